@@ -1,0 +1,60 @@
+import Foundation
+import Logging
+import StrataCore
+import StrataPostgres
+
+/// Everything a `strata` process needs to know, from flags and environment.
+public struct StrataConfiguration: Sendable {
+    /// A `postgres://` URL; nil runs on the embedded cluster under `dataDirectory`.
+    public var databaseURL: String?
+    /// Where the embedded cluster lives (`STRATA_DATA_DIR`, default `./.strata`).
+    public var dataDirectory: URL
+    /// The topology file (`STRATA_TOPOLOGY`, default `./topology/topics.yaml`).
+    public var topologyFile: URL
+    /// The payload schemas (`STRATA_SCHEMAS`, default `./schemas`).
+    public var schemaDirectory: URL
+    public var maximumConnections: Int
+    public var logLevel: Logger.Level
+
+    public init(
+        databaseURL: String? = nil, dataDirectory: URL? = nil, topologyFile: URL? = nil, schemaDirectory: URL? = nil,
+        maximumConnections: Int = 40, logLevel: Logger.Level = .info
+    ) {
+        let env = ProcessInfo.processInfo.environment
+        let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        self.databaseURL = databaseURL ?? env["STRATA_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        self.dataDirectory = dataDirectory ?? EmbeddedPostgres.defaultDirectory(environment: env)
+        self.topologyFile = topologyFile ?? env["STRATA_TOPOLOGY"].map { URL(fileURLWithPath: $0) }
+            ?? cwd.appendingPathComponent("topology/topics.yaml")
+        self.schemaDirectory = schemaDirectory ?? env["STRATA_SCHEMAS"].map { URL(fileURLWithPath: $0) }
+            ?? cwd.appendingPathComponent("schemas")
+        self.maximumConnections = maximumConnections
+        self.logLevel = logLevel
+    }
+
+    public func loadTopology() throws -> Topology {
+        guard FileManager.default.fileExists(atPath: topologyFile.path) else {
+            throw StrataError(.invalidConfiguration,
+                "topology file \(topologyFile.path) not found; run from the Strata folder or set STRATA_TOPOLOGY / --topology")
+        }
+        return try Topology.load(from: topologyFile)
+    }
+
+    public func loadSchemas() throws -> SchemaCatalog {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: schemaDirectory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw StrataError(.invalidConfiguration,
+                "schema folder \(schemaDirectory.path) not found; run from the Strata folder or set STRATA_SCHEMAS / --schemas")
+        }
+        return try SchemaCatalog.load(from: schemaDirectory)
+    }
+
+    /// Every topic's event types must have a schema, so a typo in the topology is caught at start.
+    public static func check(_ topology: Topology, against schemas: SchemaCatalog) throws {
+        for topic in topology.sortedTopics {
+            for type in topic.eventTypes where schemas.versions[type] == nil {
+                throw StrataError(.invalidTopology, "topic '\(topic.name)' allows event type '\(type)', which has no schema in schemas/")
+            }
+        }
+    }
+}

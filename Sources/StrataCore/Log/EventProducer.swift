@@ -1,0 +1,77 @@
+import Crypto
+import Foundation
+
+/// The front door of the log: validates drafts against the topology and the schemas, picks
+/// partitions, derives idempotency ids, encodes payloads, and appends a batch all or nothing.
+///
+/// Validation happens for the whole batch before anything is sent to the backend, so a bad event
+/// anywhere in a batch appends nothing.
+public struct EventProducer: Sendable {
+    public let log: any EventLog
+    public let topology: Topology
+    public let schemas: SchemaCatalog
+
+    public init(log: any EventLog, topology: Topology, schemas: SchemaCatalog) {
+        self.log = log
+        self.topology = topology
+        self.schemas = schemas
+    }
+
+    /// Validates and appends; returns one receipt per draft, in order.
+    @discardableResult
+    public func append(_ drafts: [EventDraft]) async throws -> [AppendReceipt] {
+        guard !drafts.isEmpty else { return [] }
+        let prepared = try drafts.map { try prepare($0) }
+        return try await log.append(prepared)
+    }
+
+    /// Validates one draft and turns it into what a backend appends.
+    public func prepare(_ draft: EventDraft) throws -> PreparedEvent {
+        let at = draft.location
+        guard let topic = topology.topics[draft.topic] else {
+            let known = topology.sortedTopics.map(\.name).joined(separator: ", ")
+            throw StrataError(.unknownTopic, "unknown topic '\(draft.topic)' (known topics: \(known))", at: at)
+        }
+        guard !draft.key.isEmpty, draft.key.utf8.count <= 1024 else {
+            throw StrataError(.invalidEnvelope, "event key must be 1 to 1024 bytes", at: at)
+        }
+        if !topic.eventTypes.isEmpty, !topic.eventTypes.contains(draft.type) {
+            throw StrataError(.unknownEventType,
+                "event type '\(draft.type)' is not allowed on topic '\(topic.name)' (allowed: \(topic.eventTypes.joined(separator: ", ")))", at: at)
+        }
+        guard schemas.hasSchema(type: draft.type, version: draft.schemaVersion) else {
+            let known = schemas.versions[draft.type].map { "known versions: \($0.map(String.init).joined(separator: ", "))" } ?? "no schema for this type"
+            throw StrataError(.unknownEventType, "no schema for event type '\(draft.type)' version \(draft.schemaVersion) (\(known))", at: at)
+        }
+        let json = JSONWriter.bytes(draft.payload)
+        if json.count > topic.maxPayloadBytes {
+            throw StrataError(.payloadTooLarge,
+                "payload of \(json.count) bytes exceeds the \(topic.maxPayloadBytes)-byte limit of topic '\(topic.name)'", at: at)
+        }
+        let violations = schemas.violations(of: draft.payload, type: draft.type, version: draft.schemaVersion)
+        if !violations.isEmpty {
+            let reasons = violations.map { "payload\($0.instancePath): \($0.message)" }.joined(separator: "; ")
+            throw StrataError(.schemaViolation, "\(draft.type) v\(draft.schemaVersion): \(reasons)", at: at)
+        }
+        if let id = draft.id, id.isEmpty || id.utf8.count > 256 {
+            throw StrataError(.invalidEnvelope, "event id must be 1 to 256 bytes", at: at)
+        }
+        let id = draft.id ?? EventProducer.contentID(topic: topic.name, key: draft.key, type: draft.type, version: draft.schemaVersion, payload: json)
+        let (stored, compression) = PayloadCodec.encode(json)
+        return PreparedEvent(
+            topic: topic.name, partition: Partitioner.partition(forKey: draft.key, partitions: topic.partitions),
+            key: draft.key, type: draft.type, schemaVersion: draft.schemaVersion, id: id, source: draft.source,
+            occurredAt: draft.occurredAt, headers: draft.headers, storedPayload: stored, compression: compression)
+    }
+
+    /// An idempotency id derived from the content: the same event sent twice gets the same id.
+    public static func contentID(topic: String, key: String, type: String, version: Int, payload: [UInt8]) -> String {
+        var hasher = SHA256()
+        for part in [topic, key, type, String(version)] {
+            hasher.update(data: Array(part.utf8))
+            hasher.update(data: [0])
+        }
+        hasher.update(data: payload)
+        return "sha256:" + hasher.finalize().prefix(16).map { String(format: "%02x", $0) }.joined()
+    }
+}

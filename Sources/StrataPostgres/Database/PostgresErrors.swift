@@ -1,0 +1,44 @@
+import PostgresNIO
+import StrataCore
+
+/// SQLSTATE handling for errors that come out of postgres-nio, possibly wrapped in a transaction error.
+enum PostgresErrors {
+    static func sqlState(_ error: any Error) -> String? {
+        if let e = error as? PSQLError { return e.serverInfo?[.sqlState] }
+        if let t = error as? PostgresTransactionError {
+            if let inner = t.closureError { return sqlState(inner) }
+            if let inner = t.commitError { return sqlState(inner) }
+            if let inner = t.beginError { return sqlState(inner) }
+        }
+        return nil
+    }
+
+    static func message(_ error: any Error) -> String {
+        if let e = error as? PSQLError {
+            if let m = e.serverInfo?[.message] {
+                let detail = e.serverInfo?[.detail].map { " (\($0))" } ?? ""
+                return m + detail
+            }
+            return "\(e.code)"
+        }
+        if let t = error as? PostgresTransactionError {
+            if let inner = t.closureError { return message(inner) }
+            if let inner = t.commitError { return message(inner) }
+            if let inner = t.beginError { return message(inner) }
+        }
+        if let s = error as? StrataError { return s.message }
+        return "\(error)"
+    }
+
+    static func isUniqueViolation(_ error: any Error) -> Bool { sqlState(error) == "23505" }
+    /// Deadlock or serialization failure: the transaction can simply be retried.
+    static func isRetryable(_ error: any Error) -> Bool { ["40P01", "40001"].contains(sqlState(error) ?? "") }
+
+    /// Passes StrataErrors through; wraps everything else as a backend error with the server's message.
+    static func wrap(_ error: any Error, _ what: String) -> any Error {
+        if let s = error as? StrataError { return s }
+        if let t = error as? PostgresTransactionError, let inner = t.closureError as? StrataError { return inner }
+        if error is CancellationError { return error }
+        return StrataError(.backend, "\(what): \(message(error))")
+    }
+}

@@ -1,0 +1,305 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import ServiceLifecycle
+import StrataCore
+
+/// The event log on PostgreSQL (the default backend).
+///
+/// As a `Service`, it holds one LISTEN connection on `strata_events` and wakes readers waiting in
+/// `waitForEvents`. Without the service running, `waitForEvents` listens on a connection of its own
+/// for the duration of the wait, so one-shot commands (`strata tail --follow`) need no set-up.
+public final class PostgresEventLog: EventLog, Service {
+    public let client: PostgresClient
+    let logger: Logger
+    let hub = NotificationHub()
+    static let channel = "strata_events"
+
+    public init(client: PostgresClient, logger: Logger) {
+        self.client = client
+        self.logger = logger
+    }
+
+    /// Applies the log's migrations.
+    public func migrate() async throws {
+        try await MigrationRunner.migrate(component: LogMigrations.component, LogMigrations.all, client: client, logger: logger)
+    }
+
+    // MARK: Topics
+
+    public func createTopics(_ topics: [TopicSpec]) async throws {
+        do {
+            try await client.withTransaction(logger: logger) { conn in
+                for spec in topics.sorted(by: { $0.name < $1.name }) {
+                    let rows = try await conn.query("""
+                        INSERT INTO strata.topics (topic, partitions, event_types, max_payload_bytes, description)
+                        VALUES (\(spec.name), \(spec.partitions), \(spec.eventTypes), \(spec.maxPayloadBytes), \(spec.description))
+                        ON CONFLICT (topic) DO UPDATE
+                           SET event_types = EXCLUDED.event_types, max_payload_bytes = EXCLUDED.max_payload_bytes,
+                               description = EXCLUDED.description
+                        RETURNING partitions
+                        """, logger: logger)
+                    var existing = spec.partitions
+                    for try await p in rows.decode(Int.self) { existing = p }
+                    guard existing == spec.partitions else {
+                        throw StrataError(.invalidTopology, """
+                            topic '\(spec.name)' has \(existing) partitions in the log but the topology declares \(spec.partitions); \
+                            partition counts are fixed once a topic exists (keys would move to other partitions)
+                            """)
+                    }
+                    try await conn.query("""
+                        INSERT INTO strata.partitions (topic, partition)
+                        SELECT \(spec.name), g FROM generate_series(0, \(spec.partitions - 1)) AS g
+                        ON CONFLICT DO NOTHING
+                        """, logger: logger)
+                }
+            }
+        } catch {
+            throw PostgresErrors.wrap(error, "creating topics")
+        }
+    }
+
+    public func topics() async throws -> [TopicSpec] {
+        do {
+            let rows = try await client.query(
+                "SELECT topic, partitions, event_types, max_payload_bytes, description FROM strata.topics ORDER BY topic",
+                logger: logger)
+            var specs: [TopicSpec] = []
+            for try await (name, partitions, types, maxPayload, description) in rows.decode((String, Int, [String], Int, String).self) {
+                specs.append(TopicSpec(name: name, partitions: partitions, eventTypes: types, maxPayloadBytes: maxPayload, description: description))
+            }
+            return specs
+        } catch {
+            throw PostgresErrors.wrap(error, "listing topics")
+        }
+    }
+
+    // MARK: Append
+
+    public func append(_ events: [PreparedEvent]) async throws -> [AppendReceipt] {
+        guard !events.isEmpty else { return [] }
+        // Repeats of an id inside the batch are answered with the first one's receipt.
+        var firstByID: [IdempotencyKey: Int] = [:]
+        var unique: [Int] = []
+        var aliasOf = [Int](repeating: -1, count: events.count)
+        for (i, e) in events.enumerated() {
+            let key = IdempotencyKey(topic: e.topic, id: e.id)
+            if let first = firstByID[key] {
+                aliasOf[i] = first
+            } else {
+                firstByID[key] = unique.count
+                aliasOf[i] = unique.count
+                unique.append(i)
+            }
+        }
+        let batch = AppendBatch(events: unique.map { events[$0] })
+        var attempt = 0
+        while true {
+            do {
+                let receipts = try await appendOnce(batch)
+                return events.indices.map { i in
+                    var r = receipts[aliasOf[i]]
+                    if unique[aliasOf[i]] != i { r.duplicate = true }
+                    return r
+                }
+            } catch {
+                // A concurrent append of the same id to another partition, or a deadlock between
+                // multi-partition batches: the whole batch rolled back, so it is safe to run again.
+                attempt += 1
+                if attempt < 8 && (PostgresErrors.isUniqueViolation(error) || PostgresErrors.isRetryable(error)) {
+                    try await Task.sleep(for: .milliseconds(attempt * 5))
+                    continue
+                }
+                if PostgresErrors.sqlState(error) == "P0002" {
+                    throw StrataError(.unknownTopic, "append names a topic or partition the log does not have (declare it in the topology)")
+                }
+                throw PostgresErrors.wrap(error, "appending \(events.count) events")
+            }
+        }
+    }
+
+    private func appendOnce(_ batch: AppendBatch) async throws -> [AppendReceipt] {
+        let rows = try await client.query("""
+            SELECT ord, out_partition, out_offset, duplicate FROM strata.append_events(
+                \(batch.topics), \(batch.partitions), \(batch.ids), \(batch.keys), \(batch.types), \(batch.versions),
+                \(batch.sources), \(batch.occurredAt), \(batch.headers), \(batch.compression), \(batch.payloads))
+            """, logger: logger)
+        var receipts = [AppendReceipt?](repeating: nil, count: batch.count)
+        for try await (ord, partition, offset, duplicate) in rows.decode((Int, Int, Int64, Bool).self) {
+            receipts[ord - 1] = AppendReceipt(topic: batch.topics[ord - 1], partition: partition, offset: offset, duplicate: duplicate)
+        }
+        guard receipts.allSatisfy({ $0 != nil }) else {
+            throw StrataError(.backend, "append returned fewer receipts than events")
+        }
+        return receipts.map { $0! }
+    }
+
+    // MARK: Read
+
+    public func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event] {
+        do {
+            let rows = try await client.query("""
+                SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
+                       headers::text, compression, payload
+                  FROM strata.events
+                 WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
+                 ORDER BY log_offset
+                 LIMIT \(max(1, limit))
+                """, logger: logger)
+            var events: [Event] = []
+            events.reserveCapacity(min(limit, 10_000))
+            for try await row in rows {
+                let (off, id, key, type, version, source, occurredAt, appendedAt, headersText, compression, payload) =
+                    try row.decode((Int64, String, String, String, Int, String, Date?, Date, String?, Int16, ByteBuffer).self)
+                let stored = Array(payload.readableBytesView)
+                let codec = PayloadCompression(rawValue: compression) ?? .none
+                events.append(Event(
+                    topic: topic, partition: partition, offset: off, key: key, type: type, schemaVersion: version, id: id,
+                    source: source, occurredAt: occurredAt, appendedAt: appendedAt,
+                    headers: PostgresEventLog.decodeHeaders(headersText), payload: try PayloadCodec.decode(stored, codec)))
+            }
+            return events
+        } catch {
+            throw PostgresErrors.wrap(error, "reading \(topic)/\(partition)@\(offset)")
+        }
+    }
+
+    public func endOffsets(topic: String) async throws -> [Int64] {
+        let rows: [(Int, Int64)]
+        do {
+            rows = try await client.query(
+                "SELECT partition, next_offset FROM strata.partitions WHERE topic = \(topic) ORDER BY partition", logger: logger
+            ).decode((Int, Int64).self).reduce(into: []) { $0.append($1) }
+        } catch {
+            throw PostgresErrors.wrap(error, "reading end offsets of \(topic)")
+        }
+        guard !rows.isEmpty else { throw StrataError(.unknownTopic, "unknown topic '\(topic)'") }
+        return rows.map(\.1)
+    }
+
+    // MARK: Waiting
+
+    public func waitForEvents(topic: String, partition: Int, beyond offset: Int64, timeout: Duration) async throws -> Bool {
+        let key = PartitionKey(topic: topic, partition: partition)
+        if await hub.isListening {
+            let waiter = await hub.register(key, beyond: offset)
+            // Registered first, then checked: an append committed in between is seen by one of the two.
+            if try await endOffset(key) > offset {
+                await hub.cancel(waiter)
+                return true
+            }
+            return try await hub.wait(waiter, timeout: timeout)
+        }
+        return try await waitWithOwnListener(key, beyond: offset, timeout: timeout)
+    }
+
+    private func endOffset(_ key: PartitionKey) async throws -> Int64 {
+        let offsets = try await endOffsets(topic: key.topic)
+        guard key.partition >= 0 && key.partition < offsets.count else {
+            throw StrataError(.notFound, "topic '\(key.topic)' has no partition \(key.partition)")
+        }
+        return offsets[key.partition]
+    }
+
+    private func waitWithOwnListener(_ key: PartitionKey, beyond offset: Int64, timeout: Duration) async throws -> Bool {
+        do {
+            return try await client.withConnection { conn in
+                try await conn.listen(on: PostgresEventLog.channel) { notifications in
+                    if try await self.endOffset(key) > offset { return true }
+                    return try await withThrowingTaskGroup(of: Bool.self) { group in
+                        group.addTask {
+                            for try await n in notifications {
+                                if let (k, end) = NotificationHub.parse(n.payload), k == key, end > offset { return true }
+                            }
+                            return false
+                        }
+                        group.addTask {
+                            try await Task.sleep(for: timeout)
+                            return false
+                        }
+                        let result = try await group.next() ?? false
+                        group.cancelAll()
+                        return result
+                    }
+                }
+            }
+        } catch {
+            throw PostgresErrors.wrap(error, "waiting for events on \(key.topic)/\(key.partition)")
+        }
+    }
+
+    /// Listens for append notifications until shut down; reconnects after connection loss.
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown { try await self.listenLoop() }
+        await hub.setListening(false)
+    }
+
+    private func listenLoop() async throws {
+        var backoff = Duration.milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                try await client.withConnection { conn in
+                    try await conn.listen(on: PostgresEventLog.channel) { notifications in
+                        await self.hub.setListening(true)
+                        backoff = .milliseconds(100)
+                        for try await n in notifications {
+                            if let (key, end) = NotificationHub.parse(n.payload) { await self.hub.notify(key, end: end) }
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("LISTEN connection lost; reconnecting", metadata: ["error": "\(PostgresErrors.message(error))"])
+            }
+            // Waiters may have missed notifications while disconnected: wake them all to re-read.
+            await hub.setListening(false)
+            try? await Task.sleep(for: backoff)
+            backoff = min(backoff * 2, .seconds(5))
+        }
+    }
+
+    static func decodeHeaders(_ text: String?) -> [String: String] {
+        guard let text, let value = try? JSONParser.parse(text), let o = value.objectValue else { return [:] }
+        return o.compactMapValues(\.stringValue)
+    }
+}
+
+struct IdempotencyKey: Hashable {
+    var topic: String
+    var id: String
+}
+
+/// The batch as column arrays, the shape `strata.append_events` takes.
+struct AppendBatch {
+    var topics: [String] = []
+    var partitions: [Int32] = []
+    var ids: [String] = []
+    var keys: [String] = []
+    var types: [String] = []
+    var versions: [Int32] = []
+    var sources: [String] = []
+    var occurredAt: [String] = []
+    var headers: [String] = []
+    var compression: [Int16] = []
+    var payloads: [ByteBuffer] = []
+    var count: Int { topics.count }
+
+    init(events: [PreparedEvent]) {
+        for e in events {
+            topics.append(e.topic)
+            partitions.append(Int32(e.partition))
+            ids.append(e.id)
+            keys.append(e.key)
+            types.append(e.type)
+            versions.append(Int32(e.schemaVersion))
+            sources.append(e.source)
+            occurredAt.append(e.occurredAt.map(RFC3339.format) ?? "")
+            headers.append(e.headers.isEmpty ? "" : JSONWriter.string(.object(e.headers.mapValues { .string($0) })))
+            compression.append(e.compression.rawValue)
+            payloads.append(ByteBuffer(bytes: e.storedPayload))
+        }
+    }
+}
