@@ -1,1 +1,161 @@
+import Foundation
+import StrataCore
+import StrataTestSupport
 import Testing
+
+/// The contract every `EventLog` backend passes.
+@Suite struct EventLogContractTests {
+    @Test(arguments: LogBackend.allCases)
+    func appendThenReadRoundTrips(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let occurred = Date(timeIntervalSince1970: 1_700_000_000.5)
+            var draft = demoDraft(key: "k1", amount: 42, note: "héllo")
+            draft.occurredAt = occurred
+            draft.headers = ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"]
+            draft.id = "evt-1"
+            let receipts = try await producer.append([draft])
+            #expect(receipts.count == 1)
+            let r = receipts[0]
+            #expect(r.offset == 0)
+            #expect(r.duplicate == false)
+            #expect(r.partition == Partitioner.partition(forKey: "k1", partitions: 4))
+            let events = try await log.read(topic: "demo", partition: r.partition, from: 0, limit: 10)
+            #expect(events.count == 1)
+            let e = try #require(events.first)
+            #expect(e.id == "evt-1")
+            #expect(e.key == "k1")
+            #expect(e.type == "demo.event")
+            #expect(e.schemaVersion == 1)
+            #expect(e.source == "test")
+            #expect(e.occurredAt == occurred)
+            #expect(e.headers == draft.headers)
+            #expect(try e.payloadJSON() == draft.payload)
+            #expect(abs(e.appendedAt.timeIntervalSinceNow) < 60)
+            #expect(try await log.endOffsets(topic: "demo")[r.partition] == 1)
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func largePayloadsAreCompressedTransparently(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let note = String(repeating: "stellar ", count: 1000)
+            let r = try await producer.append([demoDraft(key: "big", note: note)])[0]
+            let e = try await log.read(topic: "demo", partition: r.partition, from: r.offset, limit: 1)[0]
+            #expect(try e.payloadJSON()["note"] == .string(note))
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func orderingWithinAPartitionFollowsAppendOrder(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            for batch in 0..<5 {
+                try await producer.append((0..<20).map { demoDraft(key: "same-key", amount: batch * 20 + $0) })
+            }
+            let p = Partitioner.partition(forKey: "same-key", partitions: 4)
+            let events = try await log.read(topic: "demo", partition: p, from: 0, limit: 1000)
+            #expect(events.map(\.offset) == Array(0..<100))
+            #expect(try events.map { try $0.payloadJSON()["amount"]?.intValue } == (0..<100).map { $0 })
+            // Reads start anywhere and respect the limit.
+            let middle = try await log.read(topic: "demo", partition: p, from: 37, limit: 5)
+            #expect(middle.map(\.offset) == [37, 38, 39, 40, 41])
+            #expect(try await log.read(topic: "demo", partition: p, from: 100, limit: 5).isEmpty)
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func appendsAreIdempotent(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let first = try await producer.append([demoDraft(key: "a", id: "x1"), demoDraft(key: "b", id: "x2")])
+            // Same ids again, mixed with a new one, and a repeat inside the batch.
+            let second = try await producer.append([
+                demoDraft(key: "c", id: "x3"), demoDraft(key: "a", id: "x1"), demoDraft(key: "b", id: "x2"), demoDraft(key: "c", id: "x3"),
+            ])
+            #expect(second[1] == AppendReceipt(topic: "demo", partition: first[0].partition, offset: first[0].offset, duplicate: true))
+            #expect(second[2] == AppendReceipt(topic: "demo", partition: first[1].partition, offset: first[1].offset, duplicate: true))
+            #expect(second[0].duplicate == false)
+            #expect(second[3] == AppendReceipt(topic: "demo", partition: second[0].partition, offset: second[0].offset, duplicate: true))
+            #expect(try await log.endOffsets(topic: "demo").reduce(0, +) == 3)
+            // Without explicit ids, the content decides: the same event twice is one event.
+            let a = try await producer.append([demoDraft(key: "z", amount: 7)])
+            let b = try await producer.append([demoDraft(key: "z", amount: 7)])
+            #expect(b[0].offset == a[0].offset && b[0].duplicate)
+            #expect(try await log.endOffsets(topic: "demo").reduce(0, +) == 4)
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func offsetsStayGaplessAfterDuplicates(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            try await producer.append([demoDraft(key: "g", id: "1"), demoDraft(key: "g", id: "2")])
+            try await producer.append([demoDraft(key: "g", id: "2"), demoDraft(key: "g", id: "3")])
+            let p = Partitioner.partition(forKey: "g", partitions: 4)
+            let events = try await log.read(topic: "demo", partition: p, from: 0, limit: 10)
+            #expect(events.map(\.offset) == [0, 1, 2])
+            #expect(events.map(\.id) == ["1", "2", "3"])
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func batchesAreAllOrNothing(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            // A bad event anywhere in the batch: nothing is appended.
+            var bad = demoDraft(key: "k")
+            bad.payload = ["amount": "not a number"]
+            await #expect(throws: StrataError.self) {
+                try await producer.append([demoDraft(key: "a"), demoDraft(key: "b"), bad])
+            }
+            #expect(try await log.endOffsets(topic: "demo") == [0, 0, 0, 0])
+            // A backend-level failure mid-batch (a partition the topic does not have) rolls back too.
+            var good = try producer.prepare(demoDraft(key: "a"))
+            var broken = try producer.prepare(demoDraft(key: "b"))
+            broken.partition = 99
+            good.id = "good"
+            await #expect(throws: StrataError.self) { try await log.append([good, broken]) }
+            #expect(try await log.endOffsets(topic: "demo") == [0, 0, 0, 0])
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func tailWakesOnAppend(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let p = Partitioner.partition(forKey: "w", partitions: 4)
+            // Nothing there yet: a short wait times out.
+            #expect(try await log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .milliseconds(200)) == false)
+            try await withThrowingTaskGroup(of: [Int64].self) { group in
+                group.addTask {
+                    var seen: [Int64] = []
+                    for try await batch in log.tail(topic: "demo", partition: p, from: 0) {
+                        seen += batch.map(\.offset)
+                        if seen.count >= 3 { break }
+                    }
+                    return seen
+                }
+                let clock = ContinuousClock()
+                let started = clock.now
+                try await Task.sleep(for: .milliseconds(300))
+                try await producer.append([demoDraft(key: "w", amount: 1)])
+                try await Task.sleep(for: .milliseconds(100))
+                try await producer.append([demoDraft(key: "w", amount: 2), demoDraft(key: "w", amount: 3)])
+                let seen = try await group.next()
+                // Woken by the append, not by the 30 s fallback timeout.
+                #expect(clock.now - started < .seconds(10))
+                #expect(seen == [0, 1, 2])
+            }
+        }
+    }
+
+    @Test(arguments: LogBackend.allCases)
+    func unknownTopicsAndPartitionsAreErrors(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            do {
+                _ = try await producer.append([demoDraft(key: "a", topic: "nope")])
+                Issue.record("appended to an unknown topic")
+            } catch let error as StrataError {
+                #expect(error.code == .unknownTopic)
+                #expect(error.message.contains("nope"))
+            }
+            await #expect(throws: StrataError.self) { try await log.endOffsets(topic: "nope") }
+            #expect(try await log.read(topic: "demo", partition: 0, from: 0, limit: 10).isEmpty)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import PostgresNIO
+import StrataApp
+import StrataCore
+import StrataPostgres
+import StrataTestSupport
+import Testing
+
+/// What is specific to the PostgreSQL backend: its notification listener, migrations and the
+/// embedded cluster.
+@Suite struct PostgresBackendTests {
+    /// With the log running as a service, waiters are woken through the shared LISTEN connection.
+    @Test func sharedListenerWakesWaiters() async throws {
+        try await TestEnvironment.withStrata { strata in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await strata.postgresLog.run() }
+                // Let the listener connect.
+                try await Task.sleep(for: .milliseconds(300))
+                let p = Partitioner.partition(forKey: "h", partitions: 4)
+                let clock = ContinuousClock()
+                async let woke = strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(20))
+                try await Task.sleep(for: .milliseconds(200))
+                let started = clock.now
+                try await strata.producer.append([demoDraft(key: "h")])
+                #expect(try await woke == true)
+                #expect(clock.now - started < .seconds(5))
+                // Already there: returns at once.
+                #expect(try await strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(20)) == true)
+                // Nothing new: times out.
+                #expect(try await strata.log.waitForEvents(topic: "demo", partition: p, beyond: 1, timeout: .milliseconds(200)) == false)
+                group.cancelAll()
+            }
+        }
+    }
+
+    @Test func migrationsAreAppliedOnceAndRecorded() async throws {
+        try await TestEnvironment.withStrata { strata in
+            // A second run applies nothing.
+            let again = try await MigrationRunner.migrate(component: LogMigrations.component, LogMigrations.all, client: strata.client, logger: strata.logger)
+            #expect(again.isEmpty)
+            let rows = try await strata.client.query("SELECT component, version FROM strata.migrations ORDER BY component, version")
+                .decode((String, Int).self).reduce(into: [String]()) { $0.append("\($1.0):\($1.1)") }
+            #expect(rows.contains("log:1"))
+        }
+    }
+
+    @Test func partitionCountIsFixedOnceATopicExists() async throws {
+        try await TestEnvironment.withStrata { strata in
+            do {
+                try await strata.log.createTopics([TopicSpec(name: "demo", partitions: 8, eventTypes: ["demo.event"])])
+                Issue.record("changed the partition count")
+            } catch let error as StrataError {
+                #expect(error.code == .invalidTopology)
+                #expect(error.message.contains("has 4 partitions in the log but the topology declares 8"))
+            }
+        }
+    }
+
+    /// `strata db start|status|stop` on a fresh data directory: creates, reuses, stops.
+    @Test func embeddedClusterLifecycle() throws {
+        let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("strata-embedded-\(UUID().uuidString.prefix(8))")
+        defer {
+            _ = try? CLIRunner.run(["db", "stop", "--data-dir", dir.path])
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let before = try CLIRunner.run(["db", "status", "--data-dir", dir.path])
+        #expect(before.status == 3)
+        #expect(before.stdout.contains("not initialized"))
+        let started = try CLIRunner.run(["db", "start", "--data-dir", dir.path])
+        #expect(started.status == 0, "\(started.stderr)")
+        let running = try CLIRunner.run(["db", "status", "--data-dir", dir.path])
+        #expect(running.status == 0)
+        #expect(running.stdout.contains("running"))
+        // A command without a URL uses (and would start) the embedded cluster.
+        let topics = try CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
+        #expect(topics.status == 0, "\(topics.stderr)")
+        #expect(topics.stdout.contains(#""topic":"demo""#))
+        let stopped = try CLIRunner.run(["db", "stop", "--data-dir", dir.path])
+        #expect(stopped.status == 0)
+        #expect(try CLIRunner.run(["db", "status", "--data-dir", dir.path]).stdout.contains("stopped"))
+        // Reused on the next run: the topic is still there after a restart.
+        let restarted = try CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
+        #expect(restarted.status == 0, "\(restarted.stderr)")
+        #expect(restarted.stdout.contains(#""topic":"demo""#))
+    }
+
+    @Test func badDatabaseURLsAreClearErrors() throws {
+        let result = try CLIRunner.run(["topics", "--database-url", "mysql://x@y/z"])
+        #expect(result.status == 78)
+        #expect(result.stderr.contains("database URL must look like postgres://"))
+    }
+}
