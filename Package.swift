@@ -55,15 +55,43 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The projection runtime: generations, checkpoints, leases, dead letters, lag.
+        .target(
+            name: "StrataProjections",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Composition: configuration -> backends -> services.
         .target(
             name: "StrataApp",
             dependencies: [
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataPostgres",
+                "StrataProjections",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Benchmarks run by `strata bench` (results in docs/benchmarks.md).
+        .target(
+            name: "StrataBenchmarks",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -72,8 +100,10 @@ let package = Package(
             name: "StrataCLI",
             dependencies: [
                 "StrataCore",
+                "StrataProjections",
                 "StrataApp",
                 "StrataPostgres",
+                "StrataBenchmarks",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -85,6 +115,7 @@ let package = Package(
             name: "StrataTestSupport",
             dependencies: [
                 "StrataCore",
+                "StrataProjections",
                 "StrataPostgres",
                 "StrataApp",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -102,6 +133,14 @@ let package = Package(
             name: "StrataLogTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataApp", "StrataTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataProjectionTests",
+            dependencies: [
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

@@ -3,6 +3,7 @@ import Logging
 import PostgresNIO
 import StrataCore
 import StrataPostgres
+import StrataProjections
 
 /// A connected Strata: the database client, the log, and the validating producer.
 public struct StrataContext: Sendable {
@@ -40,6 +41,7 @@ public struct StrataContext: Sendable {
             let log = PostgresEventLog(client: client, logger: logger)
             try await log.migrate()
             try await log.createTopics(topology.sortedTopics)
+            try await MigrationRunner.migrate(component: ProjectionMigrations.component, ProjectionMigrations.all, client: client, logger: logger)
             let context = StrataContext(
                 configuration: configuration, client: client, log: log, postgresLog: log,
                 producer: EventProducer(log: log, topology: topology, schemas: schemas), topology: topology, schemas: schemas,

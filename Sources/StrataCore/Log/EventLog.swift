@@ -1,3 +1,5 @@
+import Foundation
+
 /// A topic as the log knows it.
 public struct TopicSpec: Sendable, Hashable {
     public var name: String
@@ -51,6 +53,9 @@ public protocol EventLog: Sendable {
     /// The next offset to be assigned in each partition of the topic (Kafka's high watermark): the
     /// number of events the partition holds.
     func endOffsets(topic: String) async throws -> [Int64]
+
+    /// When the event at `offset` was appended, without reading its payload (time lag).
+    func appendedAt(topic: String, partition: Int, offset: Int64) async throws -> Date?
 
     /// Suspends until the partition's end offset exceeds `offset` (an event at `offset` exists) or the
     /// timeout passes; returns whether it does. Implementations must not busy-poll.

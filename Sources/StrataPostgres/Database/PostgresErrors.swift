@@ -2,8 +2,8 @@ import PostgresNIO
 import StrataCore
 
 /// SQLSTATE handling for errors that come out of postgres-nio, possibly wrapped in a transaction error.
-enum PostgresErrors {
-    static func sqlState(_ error: any Error) -> String? {
+public enum PostgresErrors {
+    public static func sqlState(_ error: any Error) -> String? {
         if let e = error as? PSQLError { return e.serverInfo?[.sqlState] }
         if let t = error as? PostgresTransactionError {
             if let inner = t.closureError { return sqlState(inner) }
@@ -13,7 +13,7 @@ enum PostgresErrors {
         return nil
     }
 
-    static func message(_ error: any Error) -> String {
+    public static func message(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             if let m = e.serverInfo?[.message] {
                 let detail = e.serverInfo?[.detail].map { " (\($0))" } ?? ""
@@ -30,12 +30,12 @@ enum PostgresErrors {
         return "\(error)"
     }
 
-    static func isUniqueViolation(_ error: any Error) -> Bool { sqlState(error) == "23505" }
+    public static func isUniqueViolation(_ error: any Error) -> Bool { sqlState(error) == "23505" }
     /// Deadlock or serialization failure: the transaction can simply be retried.
-    static func isRetryable(_ error: any Error) -> Bool { ["40P01", "40001"].contains(sqlState(error) ?? "") }
+    public static func isRetryable(_ error: any Error) -> Bool { ["40P01", "40001"].contains(sqlState(error) ?? "") }
 
     /// Passes StrataErrors through; wraps everything else as a backend error with the server's message.
-    static func wrap(_ error: any Error, _ what: String) -> any Error {
+    public static func wrap(_ error: any Error, _ what: String) -> any Error {
         if let s = error as? StrataError { return s }
         if let t = error as? PostgresTransactionError, let inner = t.closureError as? StrataError { return inner }
         if error is CancellationError { return error }

@@ -50,16 +50,20 @@ public enum LogMigrations {
             // multi-partition batches), assign offsets, insert, advance the partitions, notify.
             // The optimistic insert runs in a subtransaction; only when an idempotency id is already
             // present does it fall back to looking ids up, so fresh appends pay no extra lookup.
+            // `p_idx` is each event's position among the batch's events of its partition (computed
+            // by the caller). The fast path returns one row per partition (ord 0, its first offset);
+            // the duplicate path returns one row per event (ord = position in the batch, from 1).
             """
             CREATE FUNCTION strata.append_events(
-                p_topic text[], p_partition int[], p_event_id text[], p_key text[], p_type text[], p_version int[],
+                p_topic text[], p_partition int[], p_idx int[], p_event_id text[], p_key text[], p_type text[], p_version int[],
                 p_source text[], p_occurred_at text[], p_headers text[], p_compression int2[], p_payload bytea[]
-            ) RETURNS TABLE (ord int, out_partition int, out_offset bigint, duplicate boolean)
+            ) RETURNS TABLE (ord int, out_topic text, out_partition int, out_offset bigint, duplicate boolean)
             LANGUAGE plpgsql AS $$
             DECLARE
                 wanted int;
                 locked int;
                 r_ord int[];
+                r_topic text[];
                 r_partition int[];
                 r_offset bigint[];
                 r_duplicate boolean[];
@@ -77,28 +81,27 @@ public enum LogMigrations {
                 END IF;
 
                 BEGIN
-                    WITH b AS (
-                        SELECT u.*, row_number() OVER (PARTITION BY u.t, u.p ORDER BY u.ord) - 1 AS idx
-                        FROM unnest(p_topic, p_partition, p_event_id, p_key, p_type, p_version, p_source,
-                                    p_occurred_at, p_headers, p_compression, p_payload)
-                             WITH ORDINALITY AS u(t, p, id, k, ty, v, s, oc, h, c, pl, ord)
+                    WITH counts AS (
+                        SELECT t, p, count(*) AS n FROM unnest(p_topic, p_partition) AS u(t, p) GROUP BY t, p
                     ), adv AS (
                         UPDATE strata.partitions sp
                            SET next_offset = sp.next_offset + c.n, last_appended_at = now()
-                          FROM (SELECT t, p, count(*) AS n FROM b GROUP BY t, p) c
+                          FROM counts c
                          WHERE sp.topic = c.t AND sp.partition = c.p
                         RETURNING sp.topic, sp.partition, sp.next_offset - c.n AS base
                     ), ins AS (
                         INSERT INTO strata.events (topic, partition, log_offset, event_id, key, type, schema_version,
                                                    source, occurred_at, headers, compression, payload)
-                        SELECT b.t, b.p, adv.base + b.idx, b.id, b.k, b.ty, b.v, b.s,
-                               NULLIF(b.oc, '')::timestamptz, NULLIF(b.h, '')::jsonb, b.c, b.pl
-                          FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p
+                        SELECT u.t, u.p, adv.base + u.i, u.id, u.k, u.ty, u.v, u.s,
+                               NULLIF(u.oc, '')::timestamptz, NULLIF(u.h, '')::jsonb, u.c, u.pl
+                          FROM unnest(p_topic, p_partition, p_idx, p_event_id, p_key, p_type, p_version, p_source,
+                                      p_occurred_at, p_headers, p_compression, p_payload)
+                               AS u(t, p, i, id, k, ty, v, s, oc, h, c, pl)
+                          JOIN adv ON adv.topic = u.t AND adv.partition = u.p
                     )
-                    SELECT array_agg(b.ord::int ORDER BY b.ord), array_agg(b.p ORDER BY b.ord),
-                           array_agg(adv.base + b.idx ORDER BY b.ord), array_agg(false ORDER BY b.ord)
-                      INTO r_ord, r_partition, r_offset, r_duplicate
-                      FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p;
+                    SELECT array_agg(0), array_agg(adv.topic), array_agg(adv.partition), array_agg(adv.base), array_agg(false)
+                      INTO r_ord, r_topic, r_partition, r_offset, r_duplicate
+                      FROM adv;
                 EXCEPTION WHEN unique_violation THEN
                     WITH u AS (
                         SELECT * FROM unnest(p_topic, p_partition, p_event_id, p_key, p_type, p_version, p_source,
@@ -122,15 +125,15 @@ public enum LogMigrations {
                         SELECT b.t, b.p, adv.base + b.idx, b.id, b.k, b.ty, b.v, b.s,
                                NULLIF(b.oc, '')::timestamptz, NULLIF(b.h, '')::jsonb, b.c, b.pl
                           FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p
-                    ), result AS (
-                        SELECT b.ord, b.p AS partition, adv.base + b.idx AS log_offset, false AS duplicate
+                    )
+                    , result AS (
+                        SELECT b.ord::int AS ord, b.t AS topic, b.p AS partition, adv.base + b.idx AS log_offset, false AS duplicate
                           FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p
                         UNION ALL
-                        SELECT x.ord, x.partition, x.log_offset, true FROM existing x
+                        SELECT x.ord::int, u.t, x.partition, x.log_offset, true FROM existing x JOIN u ON u.ord = x.ord
                     )
-                    SELECT array_agg(r.ord::int ORDER BY r.ord), array_agg(r.partition ORDER BY r.ord),
-                           array_agg(r.log_offset ORDER BY r.ord), array_agg(r.duplicate ORDER BY r.ord)
-                      INTO r_ord, r_partition, r_offset, r_duplicate
+                    SELECT array_agg(r.ord), array_agg(r.topic), array_agg(r.partition), array_agg(r.log_offset), array_agg(r.duplicate)
+                      INTO r_ord, r_topic, r_partition, r_offset, r_duplicate
                       FROM result r;
                 END;
 
@@ -139,7 +142,7 @@ public enum LogMigrations {
                    JOIN (SELECT DISTINCT t, p FROM unnest(p_topic, p_partition) AS u(t, p)) d
                      ON sp.topic = d.t AND sp.partition = d.p;
 
-                RETURN QUERY SELECT * FROM unnest(r_ord, r_partition, r_offset, r_duplicate);
+                RETURN QUERY SELECT * FROM unnest(r_ord, r_topic, r_partition, r_offset, r_duplicate);
             END
             $$
             """,

@@ -14,6 +14,9 @@ public final class PostgresEventLog: EventLog, Service {
     public let client: PostgresClient
     let logger: Logger
     let hub = NotificationHub()
+    let coalescer = AppendCoalescer()
+    /// Batches up to this size to a single partition are group-committed with concurrent ones.
+    static let coalesceLimit = 256
     static let channel = "strata_events"
 
     public init(client: PostgresClient, logger: Logger) {
@@ -78,7 +81,16 @@ public final class PostgresEventLog: EventLog, Service {
     // MARK: Append
 
     public func append(_ events: [PreparedEvent]) async throws -> [AppendReceipt] {
-        guard !events.isEmpty else { return [] }
+        guard let first = events.first else { return [] }
+        if events.count <= Self.coalesceLimit, events.allSatisfy({ $0.partition == first.partition && $0.topic == first.topic }) {
+            let key = PartitionKey(topic: first.topic, partition: first.partition)
+            return try await coalescer.append(events, to: key) { try await self.appendDirect($0) }
+        }
+        return try await appendDirect(events)
+    }
+
+    /// Appends in one transaction (retrying conflicts), without group commit.
+    func appendDirect(_ events: [PreparedEvent]) async throws -> [AppendReceipt] {
         // Repeats of an id inside the batch are answered with the first one's receipt.
         var firstByID: [IdempotencyKey: Int] = [:]
         var unique: [Int] = []
@@ -121,13 +133,27 @@ public final class PostgresEventLog: EventLog, Service {
 
     private func appendOnce(_ batch: AppendBatch) async throws -> [AppendReceipt] {
         let rows = try await client.query("""
-            SELECT ord, out_partition, out_offset, duplicate FROM strata.append_events(
-                \(batch.topics), \(batch.partitions), \(batch.ids), \(batch.keys), \(batch.types), \(batch.versions),
+            SELECT ord, out_topic, out_partition, out_offset, duplicate FROM strata.append_events(
+                \(batch.topics), \(batch.partitions), \(batch.indexes), \(batch.ids), \(batch.keys), \(batch.types), \(batch.versions),
                 \(batch.sources), \(batch.occurredAt), \(batch.headers), \(batch.compression), \(batch.payloads))
             """, logger: logger)
         var receipts = [AppendReceipt?](repeating: nil, count: batch.count)
-        for try await (ord, partition, offset, duplicate) in rows.decode((Int, Int, Int64, Bool).self) {
-            receipts[ord - 1] = AppendReceipt(topic: batch.topics[ord - 1], partition: partition, offset: offset, duplicate: duplicate)
+        var bases: [PartitionKey: Int64] = [:]
+        for try await (ord, topic, partition, offset, duplicate) in rows.decode((Int, String, Int, Int64, Bool).self) {
+            if ord == 0 {
+                // Fast path: the partition's first new offset; events follow in batch order.
+                bases[PartitionKey(topic: topic, partition: partition)] = offset
+            } else {
+                receipts[ord - 1] = AppendReceipt(topic: topic, partition: partition, offset: offset, duplicate: duplicate)
+            }
+        }
+        if !bases.isEmpty {
+            for i in 0..<batch.count {
+                let key = PartitionKey(topic: batch.topics[i], partition: Int(batch.partitions[i]))
+                if let base = bases[key] {
+                    receipts[i] = AppendReceipt(topic: key.topic, partition: key.partition, offset: base + Int64(batch.indexes[i]), duplicate: false)
+                }
+            }
         }
         guard receipts.allSatisfy({ $0 != nil }) else {
             throw StrataError(.backend, "append returned fewer receipts than events")
@@ -176,6 +202,18 @@ public final class PostgresEventLog: EventLog, Service {
         }
         guard !rows.isEmpty else { throw StrataError(.unknownTopic, "unknown topic '\(topic)'") }
         return rows.map(\.1)
+    }
+
+    public func appendedAt(topic: String, partition: Int, offset: Int64) async throws -> Date? {
+        do {
+            let rows = try await client.query("""
+                SELECT appended_at FROM strata.events WHERE topic = \(topic) AND partition = \(partition) AND log_offset = \(offset)
+                """, logger: logger).decode(Date.self)
+            for try await d in rows { return d }
+            return nil
+        } catch {
+            throw PostgresErrors.wrap(error, "reading \(topic)/\(partition)@\(offset)")
+        }
     }
 
     // MARK: Waiting
@@ -276,6 +314,8 @@ struct IdempotencyKey: Hashable {
 struct AppendBatch {
     var topics: [String] = []
     var partitions: [Int32] = []
+    /// Position of each event among the batch's events of its partition.
+    var indexes: [Int32] = []
     var ids: [String] = []
     var keys: [String] = []
     var types: [String] = []
@@ -288,9 +328,13 @@ struct AppendBatch {
     var count: Int { topics.count }
 
     init(events: [PreparedEvent]) {
+        var counts: [PartitionKey: Int32] = [:]
         for e in events {
             topics.append(e.topic)
             partitions.append(Int32(e.partition))
+            let key = PartitionKey(topic: e.topic, partition: e.partition)
+            indexes.append(counts[key, default: 0])
+            counts[key, default: 0] += 1
             ids.append(e.id)
             keys.append(e.key)
             types.append(e.type)

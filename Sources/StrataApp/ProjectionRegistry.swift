@@ -1,0 +1,20 @@
+import StrataCore
+import StrataProjections
+
+/// Every projection this build of Strata runs.
+public enum ProjectionRegistry {
+    public static func all() -> [any Projection] {
+        [DemoCountsProjection()]
+    }
+
+    /// The named projections, or an error naming the unknown one.
+    public static func named(_ names: [String]) throws -> [any Projection] {
+        let known = all()
+        return try names.map { name in
+            guard let p = known.first(where: { $0.name == name }) else {
+                throw StrataError(.notFound, "unknown projection '\(name)' (known: \(known.map(\.name).sorted().joined(separator: ", ")))")
+            }
+            return p
+        }
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Foundation
+import PostgresNIO
+import StrataApp
+import StrataBenchmarks
+import StrataCore
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
+        subcommands: [LogBench.self])
+
+    struct LogBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "log",
+            abstract: "Batched append vs raw COPY of the same rows; single-event appends from concurrent producers.",
+            discussion: "Runs in a scratch database (strata_bench) on the configured server; build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Events for the batched runs.") var events = 200_000
+        @Option(name: .customLong("batch-size")) var batchSize = 1000
+        @Option(help: "Concurrent single-event producers.") var producers = 16
+        @Option(name: .customLong("single-events"), help: "Total single-event appends.") var singleEvents = 20_000
+
+        func run() async throws {
+            let bench = LogBenchmark(events: events, batchSize: batchSize, producers: producers, singleEvents: singleEvents)
+            try await withScratchDatabase(options) { strata in
+                let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
+                printLine(report.markdown)
+            }
+        }
+    }
+}
+
+/// Runs `body` against a freshly created `strata_bench` database on the configured server, so a
+/// benchmark never touches real data.
+func withScratchDatabase(_ options: GlobalOptions, _ body: @Sendable (StrataContext) async throws -> Void) async throws {
+    var configuration = try options.makeConfiguration()
+    let logger = try options.makeLogger()
+    try await reportingErrors {
+        var url = try DatabaseURLParts(try StrataContext.resolveDatabaseURL(configuration, logger: logger))
+        try await StrataContext.with(configuration.withDatabase(url.string), logger: logger) { admin in
+            try await admin.client.query("DROP DATABASE IF EXISTS strata_bench WITH (FORCE)", logger: logger)
+            try await admin.client.query("CREATE DATABASE strata_bench", logger: logger)
+        }
+        url.database = "strata_bench"
+        configuration.databaseURL = url.string
+        progress("benchmark database: \(url.redacted)")
+        try await StrataContext.with(configuration, logger: logger, body)
+    }
+}
+
+/// Swaps the database name in a postgres:// URL.
+struct DatabaseURLParts {
+    var components: URLComponents
+    init(_ text: String) throws {
+        guard let c = URLComponents(string: text) else { throw StrataError(.invalidConfiguration, "bad database URL") }
+        components = c
+    }
+    var database: String {
+        get { String(components.path.dropFirst()) }
+        set { components.path = "/" + newValue }
+    }
+    var string: String { components.string ?? "" }
+    var redacted: String {
+        var c = components
+        if c.password != nil { c.password = "***" }
+        return c.string ?? ""
+    }
+}
+
+extension StrataConfiguration {
+    func withDatabase(_ url: String) -> StrataConfiguration {
+        var copy = self
+        copy.databaseURL = url
+        return copy
+    }
+}

@@ -1,0 +1,295 @@
+import ArgumentParser
+import Foundation
+import Logging
+import StrataApp
+import StrataCore
+import StrataProjections
+
+/// Worker options shared by `work`, `replay` and `serve`.
+struct WorkerOptions: ParsableArguments {
+    @Option(name: .customLong("batch-size"), help: "Events per batch transaction.") var batchSize = 500
+    @Option(name: .customLong("lease-ttl"), help: "Seconds before a dead worker's partitions are taken over.") var leaseTTL = 10.0
+    @Option(help: "Seconds between lease heartbeats.") var heartbeat = 2.0
+    @Option(name: .customLong("max-attempts"), help: "Attempts before a failing event is parked.") var maxAttempts = 3
+    @Option(name: .customLong("worker-id"), help: "This worker's id (default: host-pid-random).") var workerID: String?
+
+    func settings() throws -> WorkerSettings {
+        guard batchSize > 0, leaseTTL > 0, heartbeat > 0, heartbeat < leaseTTL, maxAttempts > 0 else {
+            throw ValidationError("need batch-size > 0, max-attempts > 0 and 0 < heartbeat < lease-ttl")
+        }
+        var s = WorkerSettings(workerID: workerID ?? WorkerSettings.defaultWorkerID())
+        s.batchSize = batchSize
+        s.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
+        s.heartbeat = .milliseconds(Int64(heartbeat * 1000))
+        s.idleWait = min(s.heartbeat, .seconds(2))
+        s.maxAttempts = maxAttempts
+        return s
+    }
+}
+
+struct Work: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run projection workers until stopped (SIGINT/SIGTERM shut down gracefully).",
+        discussion: "Several workers, on one or many machines, share the partitions through leases in PostgreSQL.")
+
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var worker: WorkerOptions
+    @Option(name: .customLong("projection"), help: "Run only this projection (repeatable; default: all).") var projections: [String] = []
+
+    func run() async throws {
+        let settings = try worker.settings()
+        let names = projections
+        try await options.run { strata in
+            let selected = names.isEmpty ? ProjectionRegistry.all() : try ProjectionRegistry.named(names)
+            let worker = ProjectionWorker(projections: selected, log: strata.log, client: strata.client, settings: settings, logger: strata.logger)
+            FileHandle.standardError.write(Data("worker \(settings.workerID) running \(selected.map(\.name).joined(separator: ", "))\n".utf8))
+            try await strata.runServices([worker])
+        }
+    }
+}
+
+struct Replay: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild a projection from offset zero beside the live one, then switch readers to it.",
+        discussion: """
+            The live generation keeps serving while the new one is built. Interrupt with Ctrl-C and run again to \
+            resume where it stopped; --abort discards the new generation. Running workers help build it.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @OptionGroup var worker: WorkerOptions
+    @Argument(help: "The projection to rebuild.") var projection: String?
+    @Flag(help: "Rebuild every projection, one after another.") var all = false
+    @Flag(help: "Discard the generation being built instead.") var abort = false
+
+    func validate() throws {
+        if all == (projection != nil) { throw ValidationError("name one projection or pass --all") }
+    }
+
+    func run() async throws {
+        var replaySettings = try worker.settings()
+        replaySettings.workerID += "-replay"
+        let settings = replaySettings
+        let (name, all, abort) = (projection, self.all, self.abort)
+        try await options.run { strata in
+            let targets = all ? ProjectionRegistry.all() : try ProjectionRegistry.named([name!])
+            let catalog = GenerationCatalog(client: strata.client, log: strata.log, logger: strata.logger)
+            for projection in targets {
+                if abort {
+                    let aborted = try await catalog.abortReplay(projection.name)
+                    printLine(aborted ? "\(projection.name): replay aborted, its generation dropped" : "\(projection.name): no replay in progress")
+                    continue
+                }
+                let (generation, resumed) = try await catalog.startReplay(projection)
+                printLine("\(projection.name): \(resumed ? "resuming" : "building") generation \(generation.number) from the log")
+                let monitor = ReplayMonitor(projection: projection.name, generation: generation.number, strata: strata)
+                let worker = ProjectionWorker(projections: [projection], log: strata.log, client: strata.client, settings: settings, logger: strata.logger)
+                try await strata.runServices([worker, ClosureService { try await monitor.run(catalog: catalog) }])
+                if await !monitor.finished {
+                    printLine("\n\(projection.name): replay paused; run the same command to resume, or add --abort to discard it")
+                    throw ExitCode(130)
+                }
+            }
+        }
+    }
+}
+
+/// Shows a replay's progress (events/s, offset, ETA) and switches readers when it has caught up.
+actor ReplayMonitor {
+    let projection: String
+    let generation: Int
+    let strata: StrataContext
+    private(set) var finished = false
+
+    init(projection: String, generation: Int, strata: StrataContext) {
+        self.projection = projection
+        self.generation = generation
+        self.strata = strata
+    }
+
+    func run(catalog: GenerationCatalog) async throws {
+        let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
+        let interactive = isatty(STDERR_FILENO) == 1
+        let clock = ContinuousClock()
+        var samples: [(ContinuousClock.Instant, Int64)] = []
+        var lastPrinted = clock.now - .seconds(60)
+        while !Task.isCancelled {
+            let rows = try await monitor.measure(projection: projection)
+            let building = rows.filter { $0.generation == generation }
+            if building.isEmpty || building.first?.state == "live" {
+                // Switched (by this process or a running worker).
+                let live = rows.filter { $0.state == "live" }.map(\.generation).first
+                if live == generation || building.first?.state == "live" {
+                    finished = true
+                    let total = rows.filter { $0.generation == generation }.map(\.checkpoint).reduce(0, +)
+                    FileHandle.standardError.write(Data("\(interactive ? "\r\u{1B}[K" : "")".utf8))
+                    printLine("\(projection): generation \(generation) is live (\(total) events applied); the old generation was dropped")
+                } else {
+                    printLine("\(projection): generation \(generation) was aborted elsewhere")
+                    finished = true
+                }
+                return
+            }
+            let applied = building.map(\.checkpoint).reduce(0, +)
+            let total = building.map(\.endOffset).reduce(0, +)
+            let now = clock.now
+            samples.append((now, applied))
+            samples.removeAll { now - $0.0 > .seconds(10) }
+            let rate: Double = samples.count > 1
+                ? Double(applied - samples.first!.1) / max(0.001, (now - samples.first!.0).seconds) : 0
+            let remaining = max(0, total - applied)
+            let eta = rate > 0 ? String(format: "%.0fs", Double(remaining) / rate) : "-"
+            let percent = total > 0 ? Double(applied) * 100 / Double(total) : 100
+            let line = String(format: "%@ g%d: %lld/%lld events (%.1f%%), %@ events/s, ETA %@",
+                projection, generation, applied, total, percent, grouped(rate), eta)
+            if interactive {
+                FileHandle.standardError.write(Data("\r\u{1B}[K\(line)".utf8))
+            } else if now - lastPrinted >= .seconds(5) {
+                FileHandle.standardError.write(Data("\(line)\n".utf8))
+                lastPrinted = now
+            }
+            if remaining == 0 { _ = try await catalog.trySwitch(projection); continue }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+
+    private func grouped(_ v: Double) -> String {
+        let n = Int(v.rounded())
+        return n.formatted(.number.grouping(.automatic))
+    }
+}
+
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+}
+
+struct Lag: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show how far each projection is behind the log, per partition (events and seconds).")
+
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Only this projection.") var projection: String?
+    @Flag(help: "Print JSON.") var json = false
+    @Flag(help: "Refresh every second until interrupted.") var watch = false
+
+    func run() async throws {
+        let (projection, json, watch) = (self.projection, self.json, self.watch)
+        try await options.run { strata in
+            let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
+            repeat {
+                let rows = try await monitor.measure(projection: projection)
+                if json {
+                    printLine(JSONWriter.string(.array(rows.map(\.json))))
+                } else {
+                    var table = [["PROJECTION", "GEN", "STATE", "TOPIC", "PART", "CHECKPOINT", "END", "LAG", "LAG SECONDS", "NOTE"]]
+                    for r in rows {
+                        table.append([r.projection, String(r.generation), r.state, r.topic, String(r.partition), String(r.checkpoint),
+                            String(r.endOffset), String(r.events), String(format: "%.3f", r.seconds), r.halted.map { "halted: \($0)" } ?? ""])
+                    }
+                    if watch { FileHandle.standardOutput.write(Data("\u{1B}[H\u{1B}[2J".utf8)) }
+                    printLine(TextTable.render(table))
+                }
+                if watch { try await Task.sleep(for: .seconds(1)) }
+            } while watch && !Task.isCancelled
+        }
+    }
+}
+
+struct Status: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show every projection's generation, state, lag and dead letters.")
+
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "Print JSON.") var json = false
+
+    func run() async throws {
+        let json = self.json
+        try await options.run { strata in
+            let statuses = try await ProjectionStatus.all(client: strata.client, log: strata.log, logger: strata.logger)
+            if json {
+                printLine(JSONWriter.string(.array(statuses.map(\.json))))
+                return
+            }
+            var table = [["PROJECTION", "GEN", "VERSION", "STATE", "LAG", "LAG SECONDS", "DEAD LETTERS", "REPLAY", "WORKERS"]]
+            for s in statuses {
+                let replay = s.building.map { b in
+                    "g\(b.generation) \(b.total > 0 ? Int(Double(b.applied) * 100 / Double(b.total)) : 100)%"
+                } ?? ""
+                table.append([s.projection, s.liveGeneration.map(String.init) ?? "-", s.liveVersion.map(String.init) ?? "-", s.state,
+                    String(s.lagEvents), String(format: "%.3f", s.lagSeconds), String(s.deadLetters), replay, String(s.workers.count)])
+            }
+            printLine(TextTable.render(table))
+        }
+    }
+}
+
+struct DeadLettersCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dead-letters",
+        abstract: "List, retry or discard parked poison events.",
+        subcommands: [List.self, Retry.self, Discard.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List parked events (add --all for resolved ones too).")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Only this projection.") var projection: String?
+        @Flag(help: "Include applied and discarded entries.") var all = false
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let (projection, all, json) = (self.projection, self.all, self.json)
+            try await options.run { strata in
+                let entries = try await DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
+                    .list(projection: projection, status: all ? nil : "parked")
+                if json { printLine(JSONWriter.string(.array(entries.map(\.json)))); return }
+                var table = [["ID", "PROJECTION", "GEN", "EVENT", "TYPE", "ATTEMPTS", "STATUS", "ERROR"]]
+                for e in entries {
+                    table.append([String(e.id), e.projection, String(e.generation), "\(e.topic)/\(e.partition)@\(e.offset)", e.eventType,
+                        String(e.attempts), e.status, e.error])
+                }
+                printLine(TextTable.render(table))
+            }
+        }
+    }
+
+    struct Retry: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Apply parked events again (after fixing the projection).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "Dead-letter ids.") var ids: [Int64]
+
+        func run() async throws {
+            let ids = self.ids
+            try await options.run { strata in
+                let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
+                var failed = false
+                for id in ids {
+                    switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
+                    case .applied: printLine("\(id): applied")
+                    case .discarded: printLine("\(id): discarded")
+                    case .failedAgain(let error):
+                        printLine("\(id): failed again: \(error)")
+                        failed = true
+                    }
+                }
+                if failed { throw ExitCode(1) }
+            }
+        }
+    }
+
+    struct Discard: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Give up on parked events (a halted partition resumes after them).")
+        @OptionGroup var options: GlobalOptions
+        @Argument(help: "Dead-letter ids.") var ids: [Int64]
+
+        func run() async throws {
+            let ids = self.ids
+            try await options.run { strata in
+                let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
+                for id in ids {
+                    _ = try await dl.discard(id: id)
+                    printLine("\(id): discarded")
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+
+/// The reference projection the runtime is proven with: per-key event counts and amount sums over
+/// the `demo` topic, plus an index row per event.
+///
+/// `refuseFailing` makes events whose payload has `"fail": true` fail every attempt, the way a bug
+/// in a projection would; a "fixed" instance (`refuseFailing: false`) applies them.
+public struct DemoCountsProjection: Projection {
+    public let name: String
+    public let topics: [String]
+    public let version = 1
+    public let poisonPolicy: PoisonPolicy
+    public let refuseFailing: Bool
+
+    public init(name: String = "demo_counts", topic: String = "demo", poisonPolicy: PoisonPolicy = .skip, refuseFailing: Bool = true) {
+        self.name = name
+        self.topics = [topic]
+        self.poisonPolicy = poisonPolicy
+        self.refuseFailing = refuseFailing
+    }
+
+    public func createTables(_ context: ProjectionContext) async throws {
+        try await context.execute("""
+            CREATE TABLE \(context.table("key_counts")) (
+                key text PRIMARY KEY,
+                events bigint NOT NULL,
+                amount_sum numeric NOT NULL,
+                last_partition int NOT NULL,
+                last_offset bigint NOT NULL
+            )
+            """)
+        try await context.execute("""
+            CREATE TABLE \(context.table("event_index")) (
+                partition int NOT NULL,
+                log_offset bigint NOT NULL,
+                key text NOT NULL,
+                amount bigint NOT NULL,
+                appended_at timestamptz NOT NULL,
+                PRIMARY KEY (partition, log_offset)
+            )
+            """)
+    }
+
+    public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
+        var partitions: [Int32] = []
+        var offsets: [Int64] = []
+        var keys: [String] = []
+        var amounts: [Int64] = []
+        var appended: [Date] = []
+        struct Sum { var events: Int64 = 0; var amount: Int64 = 0; var partition: Int32 = 0; var offset: Int64 = 0 }
+        var sums: [String: Sum] = [:]
+        for event in events {
+            let payload = try event.payloadJSON()
+            if refuseFailing, payload["fail"]?.boolValue == true {
+                throw ProjectionError("event \(event.position) is marked to fail (\"fail\": true)")
+            }
+            let amount = payload["amount"]?.int64Value ?? 0
+            partitions.append(Int32(event.partition))
+            offsets.append(event.offset)
+            keys.append(event.key)
+            amounts.append(amount)
+            appended.append(event.appendedAt)
+            var s = sums[event.key, default: Sum()]
+            s.events += 1
+            s.amount += amount
+            s.partition = Int32(event.partition)
+            s.offset = event.offset
+            sums[event.key] = s
+        }
+        try await context.query("""
+            INSERT INTO \(unescaped: context.table("event_index")) (partition, log_offset, key, amount, appended_at)
+            SELECT * FROM unnest(\(partitions), \(offsets), \(keys), \(amounts), \(appended))
+            """)
+        let sortedKeys = sums.keys.sorted()
+        try await context.query("""
+            INSERT INTO \(unescaped: context.table("key_counts")) AS k (key, events, amount_sum, last_partition, last_offset)
+            SELECT * FROM unnest(\(sortedKeys), \(sortedKeys.map { sums[$0]!.events }), \(sortedKeys.map { sums[$0]!.amount })::numeric[],
+                                 \(sortedKeys.map { sums[$0]!.partition }), \(sortedKeys.map { sums[$0]!.offset }))
+            ON CONFLICT (key) DO UPDATE
+               SET events = k.events + EXCLUDED.events, amount_sum = k.amount_sum + EXCLUDED.amount_sum,
+                   last_partition = EXCLUDED.last_partition, last_offset = EXCLUDED.last_offset
+            """)
+    }
+}

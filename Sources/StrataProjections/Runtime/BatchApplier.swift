@@ -1,0 +1,160 @@
+import Foundation
+import Logging
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+
+/// Applies one batch of one partition to one generation: the view writes and the checkpoint commit
+/// in one transaction, so a crash at any point leaves either the whole batch applied and the
+/// checkpoint after it, or neither.
+///
+/// The checkpoint row is locked and compared with what the caller expects (compare-and-set): if
+/// another worker applied events in the meantime (a lease changed hands), nothing is applied twice.
+struct BatchApplier: Sendable {
+    let client: PostgresClient
+    let projection: any Projection
+    let settings: WorkerSettings
+    let logger: Logger
+
+    enum Outcome: Equatable {
+        /// Applied; the checkpoint is now `next`.
+        case applied(next: Int64, parked: Int)
+        /// The checkpoint is not where the caller thought: continue from `actual`.
+        case moved(actual: Int64)
+        /// The generation no longer exists (switched away and dropped, or aborted).
+        case gone
+        /// The partition is halted by a poison event under the halt policy.
+        case halted
+    }
+
+    func apply(_ events: [Event], generation: Generation, expected: Int64) async throws -> Outcome {
+        guard let first = events.first, let last = events.last else { return .applied(next: expected, parked: 0) }
+        precondition(first.offset == expected, "batch must start at the checkpoint")
+        do {
+            return try await transaction(events, generation: generation, expected: expected, isolatePoison: false)
+        } catch let failure as EventFailure {
+            // Something in the batch failed: go event by event to find it, retry it, park it.
+            logger.debug("batch failed; applying event by event", metadata: [
+                "projection": "\(projection.name)", "offsets": "\(first.offset)-\(last.offset)", "error": "\(failure.message)",
+            ])
+            return try await transaction(events, generation: generation, expected: expected, isolatePoison: true)
+        }
+    }
+
+    private func transaction(_ events: [Event], generation: Generation, expected: Int64, isolatePoison: Bool) async throws -> Outcome {
+        let topic = events[0].topic
+        let partition = events[0].partition
+        let name = projection.name
+        do {
+            return try await client.withTransaction(logger: logger) { conn in
+                let rows = try await conn.query("""
+                    SELECT next_offset, halted_at IS NOT NULL FROM strata.checkpoints
+                     WHERE projection = \(name) AND generation = \(generation.number) AND topic = \(topic) AND partition = \(partition)
+                     FOR UPDATE
+                    """, logger: logger).decode((Int64, Bool).self)
+                var checkpoint: (Int64, Bool)?
+                for try await row in rows { checkpoint = row }
+                guard let (current, halted) = checkpoint else { return .gone }
+                if halted { return .halted }
+                if current != expected { return .moved(actual: current) }
+
+                let context = ProjectionContext(connection: conn, schema: quoted(generation.schema), generation: generation.number, logger: logger)
+                var next = events.last!.offset + 1
+                var parked = 0
+                if !isolatePoison {
+                    do {
+                        try await projection.apply(events, context)
+                    } catch {
+                        if Self.isEventFailure(error) { throw EventFailure(message: Self.describe(error)) }
+                        throw error
+                    }
+                } else {
+                    for event in events {
+                        let result = try await applyIsolated(event, context: context)
+                        guard let error = result else { continue }
+                        try await park(event, generation: generation, error: error, conn: conn)
+                        parked += 1
+                        if projection.poisonPolicy == .halt {
+                            next = event.offset
+                            try await conn.query("""
+                                UPDATE strata.checkpoints SET next_offset = \(next), updated_at = now(), halted_at = now(),
+                                       halted_reason = \("offset \(event.offset): \(error)")
+                                 WHERE projection = \(name) AND generation = \(generation.number) AND topic = \(topic) AND partition = \(partition)
+                                """, logger: logger)
+                            return .applied(next: next, parked: parked)
+                        }
+                    }
+                }
+                try await conn.query("""
+                    UPDATE strata.checkpoints SET next_offset = \(next), updated_at = now()
+                     WHERE projection = \(name) AND generation = \(generation.number) AND topic = \(topic) AND partition = \(partition)
+                    """, logger: logger)
+                return .applied(next: next, parked: parked)
+            }
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError as? EventFailure { throw inner }
+            throw error
+        }
+    }
+
+    /// Applies one event under a savepoint, retrying with backoff; returns the last error if it
+    /// never succeeded.
+    private func applyIsolated(_ event: Event, context: ProjectionContext) async throws -> String? {
+        var lastError = ""
+        for attempt in 1...settings.maxAttempts {
+            try await context.execute("SAVEPOINT strata_event")
+            do {
+                try await projection.apply([event], context)
+                try await context.execute("RELEASE SAVEPOINT strata_event")
+                return nil
+            } catch {
+                guard Self.isEventFailure(error) else { throw error }
+                try await context.execute("ROLLBACK TO SAVEPOINT strata_event")
+                lastError = Self.describe(error)
+                logger.warning("event failed", metadata: [
+                    "projection": "\(projection.name)", "event": "\(event.position)", "attempt": "\(attempt)", "error": "\(lastError)",
+                ])
+                if attempt < settings.maxAttempts {
+                    try await Task.sleep(for: settings.retryBackoff * (1 << (attempt - 1)))
+                }
+            }
+        }
+        return lastError
+    }
+
+    private func park(_ event: Event, generation: Generation, error: String, conn: PostgresConnection) async throws {
+        try await conn.query("""
+            INSERT INTO strata.dead_letters (projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts)
+            VALUES (\(projection.name), \(generation.number), \(event.topic), \(event.partition), \(event.offset), \(event.id),
+                    \(event.type), \(error), \(settings.maxAttempts))
+            ON CONFLICT (projection, generation, topic, partition, log_offset)
+            DO UPDATE SET error = EXCLUDED.error, attempts = strata.dead_letters.attempts + EXCLUDED.attempts,
+                          status = 'parked', parked_at = now(), resolved_at = NULL
+            """, logger: logger)
+        logger.error("parked a poison event", metadata: [
+            "projection": "\(projection.name)", "event": "\(event.position)", "policy": "\(projection.poisonPolicy.rawValue)", "error": "\(error)",
+        ])
+    }
+
+    /// Errors that are about the event (the projection refused it, or the database rejected what it
+    /// wrote) as opposed to the infrastructure (a lost connection), which must not park events.
+    static func isEventFailure(_ error: any Error) -> Bool {
+        switch error {
+        case is ProjectionError, is StrataError, is DecodingError: return true
+        case let e as PSQLError:
+            guard let state = e.serverInfo?[.sqlState] else { return false }
+            // 08 connection, 53 resources, 57 operator intervention (shutdown), 58 system.
+            return !["08", "53", "57", "58"].contains(String(state.prefix(2)))
+        default: return false
+        }
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? ProjectionError { return e.message }
+        return PostgresErrors.message(error)
+    }
+}
+
+struct EventFailure: Error {
+    var message: String
+}

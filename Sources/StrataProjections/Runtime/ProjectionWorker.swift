@@ -1,0 +1,211 @@
+import Foundation
+import Logging
+import PostgresNIO
+import ServiceLifecycle
+import StrataCore
+import StrataPostgres
+
+/// Runs projections: takes leases on their partitions and, for each leased partition, applies new
+/// events to every active generation (the live one and one being rebuilt), batch by batch.
+///
+/// One task per leased partition, inside this service's task group; nothing outlives `run()`.
+public final class ProjectionWorker: Service {
+    let projections: [String: any Projection]
+    let log: any EventLog
+    let client: PostgresClient
+    let settings: WorkerSettings
+    let logger: Logger
+    let catalog: GenerationCatalog
+    let leases: LeaseManager
+    let state = WorkerState()
+    /// Called after every applied batch (progress displays, metrics).
+    let onBatch: (@Sendable (BatchReport) async -> Void)?
+
+    public struct BatchReport: Sendable {
+        public var projection: String
+        public var generation: Int
+        public var topic: String
+        public var partition: Int
+        public var events: Int
+        public var nextOffset: Int64
+        public var parked: Int
+    }
+
+    public init(
+        projections: [any Projection], log: any EventLog, client: PostgresClient, settings: WorkerSettings, logger: Logger,
+        onBatch: (@Sendable (BatchReport) async -> Void)? = nil
+    ) {
+        self.projections = Dictionary(projections.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        self.log = log
+        self.client = client
+        self.settings = settings
+        self.logger = logger
+        self.catalog = GenerationCatalog(client: client, log: log, logger: logger)
+        self.leases = LeaseManager(client: client, settings: settings, projections: projections.map(\.name).sorted(), logger: logger)
+        self.onBatch = onBatch
+    }
+
+    public var workerID: String { settings.workerID }
+
+    public func run() async throws {
+        for projection in projections.values.sorted(by: { $0.name < $1.name }) {
+            try await catalog.register(projection)
+            try await rebuildIfOutdated(projection)
+        }
+        logger.info("worker started", metadata: ["worker": "\(settings.workerID)", "projections": "\(projections.keys.sorted())"])
+        await withDiscardingTaskGroup { group in
+            while !Task.isCancelled && !Task.isShuttingDownGracefully {
+                do {
+                    let running = await state.running
+                    let owned = try await leases.tick(running: running)
+                    await state.setWanted(owned)
+                    for unit in owned where await state.start(unit) {
+                        group.addTask {
+                            await self.runPartition(unit)
+                            await self.state.finished(unit)
+                            if await !self.state.isWanted(unit) { await self.leases.release(unit) }
+                        }
+                    }
+                    for projection in projections.values {
+                        await completeReplayIfReady(projection.name)
+                    }
+                } catch is CancellationError {
+                    break
+                } catch {
+                    logger.warning("lease heartbeat failed", metadata: ["error": "\(PostgresErrors.message(error))"])
+                }
+                try? await gracefulSleep(settings.heartbeat)
+            }
+            // Shutting down: partition tasks finish their current batch and give their leases back.
+            await state.setWanted([])
+        }
+        await leases.leave()
+        logger.info("worker stopped", metadata: ["worker": "\(settings.workerID)"])
+    }
+
+    /// Sleeps, returning early on graceful shutdown.
+    private func gracefulSleep(_ duration: Duration) async throws {
+        try await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
+    }
+
+    /// A live generation built by another version of the projection's code is rebuilt by replay.
+    private func rebuildIfOutdated(_ projection: any Projection) async throws {
+        let generations = try await catalog.activeGenerations(projection.name)
+        guard let live = generations.first(where: { $0.state == .live }), live.version != projection.version else { return }
+        if generations.contains(where: { $0.state == .building && $0.version == projection.version }) { return }
+        let (generation, _) = try await catalog.startReplay(projection)
+        logger.notice("projection version changed; rebuilding by replay", metadata: [
+            "projection": "\(projection.name)", "live_version": "\(live.version)", "version": "\(projection.version)",
+            "generation": "\(generation.number)",
+        ])
+    }
+
+    private func completeReplayIfReady(_ projection: String) async {
+        guard await state.hasBuilding(projection) else { return }
+        do {
+            if case .switched(let from, let to) = try await catalog.trySwitch(projection) {
+                logger.notice("replay complete; readers switched", metadata: ["projection": "\(projection)", "from": "\(from)", "to": "\(to)"])
+            }
+        } catch {
+            logger.warning("generation switch failed", metadata: ["projection": "\(projection)", "error": "\(PostgresErrors.message(error))"])
+        }
+    }
+
+    /// The partition loop: for each active generation, read after its checkpoint and apply.
+    func runPartition(_ unit: LeaseUnit) async {
+        guard let projection = projections[unit.projection] else { return }
+        let applier = BatchApplier(client: client, projection: projection, settings: settings, logger: logger)
+        var checkpoints: [Int: Int64] = [:]
+        var generations: [Generation] = []
+        var generationsCheckedAt = ContinuousClock.now - .seconds(3600)
+        var haltedUntil: [Int: ContinuousClock.Instant] = [:]
+        var failures = 0
+        while await state.isWanted(unit) && !Task.isCancelled {
+            do {
+                if ContinuousClock.now - generationsCheckedAt > settings.idleWait {
+                    generations = try await catalog.activeGenerations(unit.projection)
+                    generationsCheckedAt = .now
+                    await state.noteBuilding(unit.projection, generations.contains { $0.state == .building })
+                    let numbers = Set(generations.map(\.number))
+                    checkpoints = checkpoints.filter { numbers.contains($0.key) }
+                }
+                var progressed = false
+                for generation in generations {
+                    if let until = haltedUntil[generation.number], ContinuousClock.now < until { continue }
+                    let from: Int64
+                    if let known = checkpoints[generation.number] {
+                        from = known
+                    } else {
+                        from = try await checkpoint(unit, generation)
+                        checkpoints[generation.number] = from
+                    }
+                    let events = try await log.read(topic: unit.topic, partition: unit.partition, from: from, limit: settings.batchSize)
+                    guard !events.isEmpty else { continue }
+                    switch try await applier.apply(events, generation: generation, expected: from) {
+                    case .applied(let next, let parked):
+                        checkpoints[generation.number] = next
+                        progressed = true
+                        await onBatch?(BatchReport(
+                            projection: unit.projection, generation: generation.number, topic: unit.topic, partition: unit.partition,
+                            events: events.count, nextOffset: next, parked: parked))
+                    case .moved(let actual):
+                        checkpoints[generation.number] = actual
+                        progressed = true
+                    case .gone:
+                        generationsCheckedAt = .now - .seconds(3600)
+                        progressed = true
+                    case .halted:
+                        haltedUntil[generation.number] = .now + settings.idleWait
+                    }
+                }
+                failures = 0
+                if !progressed {
+                    let lowest = checkpoints.values.min() ?? 0
+                    _ = try await log.waitForEvents(topic: unit.topic, partition: unit.partition, beyond: lowest, timeout: settings.idleWait)
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                // Infrastructure trouble (connection lost, database restarting): back off and
+                // retry from the stored checkpoint; nothing is parked for it.
+                failures += 1
+                checkpoints.removeAll()
+                logger.warning("partition loop failed; retrying", metadata: [
+                    "unit": "\(unit)", "attempt": "\(failures)", "error": "\(PostgresErrors.message(error))",
+                ])
+                try? await Task.sleep(for: .milliseconds(min(5000, 100 * (1 << min(failures, 6)))))
+            }
+        }
+    }
+
+    private func checkpoint(_ unit: LeaseUnit, _ generation: Generation) async throws -> Int64 {
+        let rows = try await client.query("""
+            SELECT next_offset FROM strata.checkpoints
+             WHERE projection = \(unit.projection) AND generation = \(generation.number) AND topic = \(unit.topic) AND partition = \(unit.partition)
+            """, logger: logger).decode(Int64.self)
+        for try await offset in rows { return offset }
+        return 0
+    }
+}
+
+/// Which partition tasks run and which should.
+actor WorkerState {
+    private(set) var running: Set<LeaseUnit> = []
+    private var wanted: Set<LeaseUnit> = []
+    private var building: Set<String> = []
+
+    func setWanted(_ units: Set<LeaseUnit>) { wanted = units }
+
+    func isWanted(_ unit: LeaseUnit) -> Bool { wanted.contains(unit) }
+
+    /// Marks the unit running; false if it already is.
+    func start(_ unit: LeaseUnit) -> Bool { running.insert(unit).inserted }
+
+    func finished(_ unit: LeaseUnit) { running.remove(unit) }
+
+    func noteBuilding(_ projection: String, _ isBuilding: Bool) {
+        if isBuilding { building.insert(projection) } else { building.remove(projection) }
+    }
+
+    func hasBuilding(_ projection: String) -> Bool { building.contains(projection) }
+}
