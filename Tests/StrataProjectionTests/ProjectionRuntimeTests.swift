@@ -37,15 +37,7 @@ import Testing
     }
 
     static func produce(_ producer: EventProducer, count: Int, keys: Int = 50, seed: Int = 0) async throws {
-        var drafts: [EventDraft] = []
-        for i in 0..<count {
-            drafts.append(demoDraft(key: "k\((i * 7 + seed) % keys)", amount: (i * 31 + seed) % 1000 - 300, id: "e\(seed)-\(i)"))
-            if drafts.count == 500 {
-                try await producer.append(drafts)
-                drafts = []
-            }
-        }
-        if !drafts.isEmpty { try await producer.append(drafts) }
+        try await ProjectionRuntimeTestsSupport.produce(producer, count: count, keys: keys, seed: seed)
     }
 
     @Test func appliesEveryEventOnce() async throws {
@@ -232,4 +224,19 @@ actor ReadStats {
     func fail(_ error: String) { failures.append(error) }
     func stop() { stopped = true }
     func summary() -> (Int, [String], [String]) { (reads, failures, incomplete) }
+}
+
+enum ProjectionRuntimeTestsSupport {
+    /// Appends `count` demo events over `keys` keys, deterministic for a seed.
+    static func produce(_ producer: EventProducer, count: Int, keys: Int = 50, seed: Int = 0) async throws {
+        var drafts: [EventDraft] = []
+        for i in 0..<count {
+            drafts.append(demoDraft(key: "k\((i * 7 + seed) % keys)", amount: (i * 31 + seed) % 1000 - 300, id: "e\(seed)-\(i)"))
+            if drafts.count == 500 {
+                try await producer.append(drafts)
+                drafts = []
+            }
+        }
+        if !drafts.isEmpty { try await producer.append(drafts) }
+    }
 }

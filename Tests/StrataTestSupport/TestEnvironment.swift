@@ -62,12 +62,7 @@ public enum TestEnvironment {
         topology: Topology? = nil, _ body: @Sendable (StrataContext) async throws -> T
     ) async throws -> T {
         try await withDatabase { db in
-            var configuration = StrataConfiguration(
-                databaseURL: db.urlString,
-                topologyFile: repositoryRoot.appendingPathComponent("topology/topics.yaml"),
-                schemaDirectory: repositoryRoot.appendingPathComponent("schemas"), logLevel: logger.logLevel)
-            configuration.maximumConnections = 40
-            return try await StrataContext.with(configuration, logger: logger, topologyOverride: topology, body)
+            try await StrataContext.with(db.configuration, logger: logger, topologyOverride: topology, body)
         }
     }
 
@@ -93,6 +88,14 @@ public struct TestDatabase: Sendable {
     public var name: String
     public var urlString: String {
         "postgres://\(url.user):\(url.password ?? "")@\(url.host):\(url.port)/\(url.database)"
+    }
+
+    /// A configuration pointing at this database and the repository's topology and schemas.
+    public var configuration: StrataConfiguration {
+        StrataConfiguration(
+            databaseURL: urlString,
+            topologyFile: TestEnvironment.repositoryRoot.appendingPathComponent("topology/topics.yaml"),
+            schemaDirectory: TestEnvironment.repositoryRoot.appendingPathComponent("schemas"), logLevel: TestEnvironment.logger.logLevel)
     }
 
     /// Runs `body` with a connected client.
