@@ -22,6 +22,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // C shim over the system's libzstd: payload compression.
@@ -69,10 +73,32 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The HTTP API: read routes, appends, live tail (SSE), health and Prometheus metrics.
+        .target(
+            name: "StrataAPI",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataProjections",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Composition: configuration -> backends -> services.
         .target(
             name: "StrataApp",
             dependencies: [
+                .product(name: "Metrics", package: "swift-metrics"),
+                "StrataAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataPostgres",
@@ -99,6 +125,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataProjections",
                 "StrataApp",
@@ -114,6 +141,10 @@ let package = Package(
         .target(
             name: "StrataTestSupport",
             dependencies: [
+                "StrataAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 "StrataCore",
                 "StrataProjections",
                 "StrataPostgres",
@@ -133,6 +164,16 @@ let package = Package(
             name: "StrataLogTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataApp", "StrataTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataAPITests",
+            dependencies: [
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import Logging
+import PostgresNIO
+import Prometheus
+import StrataCore
+import StrataPostgres
+import StrataProjections
+
+/// What the API's handlers need.
+public struct APIDependencies: Sendable {
+    public var log: any EventLog
+    public var producer: EventProducer
+    public var client: PostgresClient
+    public var logger: Logger
+    /// Bearer token for write endpoints; nil disables writes.
+    public var writeToken: String?
+    /// Prometheus registry behind `/metrics`.
+    public var metrics: PrometheusCollectorRegistry?
+
+    public init(log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger, writeToken: String?,
+        metrics: PrometheusCollectorRegistry?)
+    {
+        self.log = log
+        self.producer = producer
+        self.client = client
+        self.logger = logger
+        self.writeToken = writeToken
+        self.metrics = metrics
+    }
+}
+
+/// A group of routes a module (a domain, the log, the runtime) adds to the API.
+public protocol APIRoutes: Sendable {
+    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies)
+}
+
+/// Builds the API's router from route groups.
+public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Router<BasicRequestContext> {
+    let router = Router(context: BasicRequestContext.self)
+    router.add(middleware: ErrorMappingMiddleware())
+    for r in [LogRoutes(), ProjectionRoutes(), HealthRoutes()] as [any APIRoutes] + routes {
+        r.register(on: router, deps)
+    }
+    return router
+}
+
+extension Request {
+    /// An optional integer query parameter with bounds, or a 400 naming it.
+    public func intQuery(_ name: String, default value: Int? = nil, range: ClosedRange<Int>? = nil) throws -> Int? {
+        guard let text = uri.queryParameters[name[...]].map(String.init) else { return value }
+        guard let n = Int(text) else { throw APIError.badRequest("query parameter '\(name)' must be an integer, got '\(text)'") }
+        if let range, !range.contains(n) {
+            throw APIError.badRequest("query parameter '\(name)' must be between \(range.lowerBound) and \(range.upperBound), got \(n)")
+        }
+        return n
+    }
+
+    public func stringQuery(_ name: String) -> String? {
+        uri.queryParameters[name[...]].map(String.init)
+    }
+
+    /// Requires `Authorization: Bearer <token>` matching the configured write token.
+    public func requireWriteToken(_ deps: APIDependencies) throws {
+        guard let token = deps.writeToken, !token.isEmpty else {
+            throw APIError(.forbidden, "writes_disabled", "writes are disabled: start the server with --api-token (or STRATA_API_TOKEN)")
+        }
+        guard let header = headers[.authorization], header.hasPrefix("Bearer "),
+            constantTimeEquals(String(header.dropFirst(7)), token)
+        else {
+            var error = APIError(.unauthorized, "unauthorized", "a valid bearer token is required")
+            error.headers[.wwwAuthenticate] = "Bearer"
+            throw error
+        }
+    }
+}
+
+/// Compares secrets without leaking where they differ through timing.
+public func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+    let x = Array(a.utf8)
+    let y = Array(b.utf8)
+    var diff = UInt8(x.count == y.count ? 0 : 1)
+    for i in 0..<max(x.count, y.count) { diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0) }
+    return diff == 0
+}

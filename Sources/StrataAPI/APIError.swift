@@ -1,0 +1,82 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import StrataCore
+
+/// An API error: an HTTP status and a JSON body `{"error": code, "message": text}`.
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var headers: HTTPFields = [:]
+    public var location: InputLocation?
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String, location: InputLocation? = nil) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.location = location
+    }
+
+    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, "bad_request", message) }
+    public static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var body: [String: JSONValue] = ["error": .string(code), "message": .string(message)]
+        if let location {
+            var l: [String: JSONValue] = ["source": .string(location.source)]
+            if let line = location.line { l["line"] = .int(line) }
+            if let column = location.column { l["column"] = .int(column) }
+            body["location"] = .object(l)
+        }
+        var response = JSONResponse.make(.object(body), status: status)
+        for field in headers { response.headers.append(field) }
+        return response
+    }
+
+    /// Maps Strata's errors onto HTTP: bad input 422, unknown things 404, conflicts 409, database 503.
+    public static func from(_ error: StrataError) -> APIError {
+        let status: HTTPResponse.Status
+        switch error.code {
+        case .malformedJSON, .invalidEnvelope, .schemaViolation, .unknownEventType, .payloadTooLarge, .invalidInput:
+            status = error.code == .payloadTooLarge ? .contentTooLarge : .unprocessableContent
+        case .unknownTopic, .notFound: status = .notFound
+        case .conflict: status = .conflict
+        case .backend, .embeddedDatabase: status = .serviceUnavailable
+        default: status = .internalServerError
+        }
+        return APIError(status, error.code.name, error.message, location: error.location)
+    }
+}
+
+/// Turns any error thrown by a handler into an APIError.
+public struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as StrataError {
+            throw APIError.from(error)
+        } catch let error as HTTPError {
+            throw APIError(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        } catch is CancellationError {
+            throw APIError(.serviceUnavailable, "cancelled", "the request was cancelled")
+        } catch {
+            context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
+            throw APIError(.internalServerError, "internal", "internal error")
+        }
+    }
+}
+
+/// JSON responses from JSONValue (canonical, sorted keys).
+public enum JSONResponse {
+    public static func make(_ value: JSONValue, status: HTTPResponse.Status = .ok) -> Response {
+        let bytes = JSONWriter.bytes(value)
+        return Response(status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+}

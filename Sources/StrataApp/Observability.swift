@@ -1,0 +1,72 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import StrataCore
+import StrataProjections
+
+/// Prometheus metrics for a `strata` process: swift-metrics is bootstrapped once with a Prometheus
+/// registry, which `/metrics` renders.
+public enum StrataMetrics {
+    nonisolated(unsafe) private static var bootstrapped: PrometheusCollectorRegistry?
+    private static let lock = NSLock()
+
+    /// The process's registry, bootstrapping swift-metrics with it on first use.
+    public static func registry() -> PrometheusCollectorRegistry {
+        lock.lock()
+        defer { lock.unlock() }
+        if let existing = bootstrapped { return existing }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        bootstrapped = registry
+        return registry
+    }
+
+    /// Counts applied events per projection (hooked into the worker's batch reports).
+    @Sendable public static func recordBatch(_ report: ProjectionWorker.BatchReport) async {
+        Counter(label: "strata_projection_events_applied_total", dimensions: [("projection", report.projection)])
+            .increment(by: report.events)
+        if report.parked > 0 {
+            Counter(label: "strata_projection_events_parked_total", dimensions: [("projection", report.projection)])
+                .increment(by: report.parked)
+        }
+    }
+}
+
+/// Publishes lag (events and seconds, per projection and partition), dead letters and end offsets
+/// as gauges every few seconds.
+public struct LagReporter: Service {
+    let strata: StrataContext
+    let interval: Duration
+
+    public init(strata: StrataContext, interval: Duration = .seconds(5)) {
+        self.strata = strata
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                for row in try await monitor.measure() {
+                    let dims = [("projection", row.projection), ("generation", row.state), ("topic", row.topic), ("partition", String(row.partition))]
+                    Gauge(label: "strata_projection_lag_events", dimensions: dims).record(Double(row.events))
+                    Gauge(label: "strata_projection_lag_seconds", dimensions: dims).record(row.seconds)
+                    Gauge(label: "strata_projection_checkpoint", dimensions: dims).record(Double(row.checkpoint))
+                }
+                for status in try await ProjectionStatus.all(client: strata.client, log: strata.log, logger: strata.logger) {
+                    Gauge(label: "strata_dead_letters_parked", dimensions: [("projection", status.projection)]).record(Double(status.deadLetters))
+                }
+                for topic in try await strata.log.topics() {
+                    for (p, end) in try await strata.log.endOffsets(topic: topic.name).enumerated() {
+                        Gauge(label: "strata_log_end_offset", dimensions: [("topic", topic.name), ("partition", String(p))]).record(Double(end))
+                    }
+                }
+            } catch {
+                strata.logger.warning("could not measure lag", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
