@@ -116,6 +116,7 @@ let package = Package(
             dependencies: [
                 "StrataCore",
                 "StrataPostgres",
+                "StrataProjections",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -8,7 +8,27 @@ import StrataCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self])
+
+    struct ProjectionBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "projection",
+            abstract: "Replay throughput of the reference projection vs raw COPY of its view rows; live append-to-view latency.",
+            discussion: "Runs in a scratch database (strata_bench) on the configured server; build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Events to replay.") var events = 1_000_000
+        @Option(help: "Distinct keys.") var keys = 10_000
+        @Option(name: .customLong("live-seconds"), help: "Seconds of live traffic at 1,000 events/s.") var liveSeconds = 15
+
+        func run() async throws {
+            let bench = ProjectionBenchmark(events: events, keys: keys, liveSeconds: liveSeconds)
+            try await withScratchDatabase(options) { strata in
+                let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
+                printLine(report.markdown)
+            }
+        }
+    }
 
     struct LogBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -95,6 +95,34 @@ import Testing
         }
     }
 
+    /// Large batches (bulk path) keep every guarantee: gapless offsets, idempotency, all or nothing.
+    @Test(arguments: LogBackend.allCases)
+    func largeBatchesKeepTheGuarantees(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let first = (0..<300).map { demoDraft(key: "k\($0 % 7)", amount: $0, note: "tab\tnew\nline\\", id: "big-\($0)") }
+            let receipts = try await producer.append(first)
+            #expect(receipts.allSatisfy { !$0.duplicate })
+            // Re-sent with 100 new ones: the old 300 are duplicates with their original offsets.
+            let again = try await producer.append(first + (300..<400).map { demoDraft(key: "k\($0 % 7)", amount: $0, id: "big-\($0)") })
+            #expect(Array(again.prefix(300)) == receipts.map { AppendReceipt(topic: $0.topic, partition: $0.partition, offset: $0.offset, duplicate: true) })
+            #expect(again.suffix(100).allSatisfy { !$0.duplicate })
+            var total = 0
+            for p in 0..<4 {
+                let events = try await log.read(topic: "demo", partition: p, from: 0, limit: 10_000)
+                #expect(events.map(\.offset) == (0..<Int64(events.count)).map { $0 })
+                total += events.count
+            }
+            #expect(total == 400)
+            let sample = try await log.read(topic: "demo", partition: receipts[0].partition, from: receipts[0].offset, limit: 1)[0]
+            #expect(try sample.payloadJSON()["note"] == "tab\tnew\nline\\")
+            // A bad partition anywhere in a large batch: nothing appended.
+            var prepared = try (400..<500).map { try producer.prepare(demoDraft(key: "k\($0)", id: "x-\($0)")) }
+            prepared[50].partition = 42
+            await #expect(throws: StrataError.self) { try await log.append(prepared) }
+            #expect(try await log.endOffsets(topic: "demo").reduce(0, +) == 400)
+        }
+    }
+
     @Test(arguments: LogBackend.allCases)
     func batchesAreAllOrNothing(backend: LogBackend) async throws {
         try await backend.withLog { log, producer in

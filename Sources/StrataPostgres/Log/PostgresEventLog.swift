@@ -107,9 +107,10 @@ public final class PostgresEventLog: EventLog, Service {
         }
         let batch = AppendBatch(events: unique.map { events[$0] })
         var attempt = 0
+        var bulk = batch.count >= Self.copyThreshold
         while true {
             do {
-                let receipts = try await appendOnce(batch)
+                let receipts = bulk ? try await appendWithCopy(batch) : try await appendOnce(batch)
                 return events.indices.map { i in
                     var r = receipts[aliasOf[i]]
                     if unique[aliasOf[i]] != i { r.duplicate = true }
@@ -119,6 +120,10 @@ public final class PostgresEventLog: EventLog, Service {
                 // A concurrent append of the same id to another partition, or a deadlock between
                 // multi-partition batches: the whole batch rolled back, so it is safe to run again.
                 attempt += 1
+                if PostgresErrors.isUniqueViolation(error) {
+                    // Some id is already in the log: let append_events sort the duplicates out.
+                    bulk = false
+                }
                 if attempt < 8 && (PostgresErrors.isUniqueViolation(error) || PostgresErrors.isRetryable(error)) {
                     try await Task.sleep(for: .milliseconds(attempt * 5))
                     continue

@@ -6,8 +6,10 @@ import StrataPostgres
 
 /// How a worker runs.
 public struct WorkerSettings: Sendable {
-    /// Events per batch transaction.
+    /// Events per batch transaction for the live generation (small batches: low latency).
     public var batchSize = 500
+    /// Events per batch transaction while building a generation by replay (large batches: throughput).
+    public var replayBatchSize = 5000
     /// Attempts per poison event before it is parked.
     public var maxAttempts = 3
     /// Backoff before the second attempt; doubles each time.
@@ -120,7 +122,9 @@ struct LeaseManager: Sendable {
                    AND owner = \(settings.workerID)
                 """, logger: logger)
         } catch {
-            logger.warning("could not release lease", metadata: ["unit": "\(unit)", "error": "\(PostgresErrors.message(error))"])
+            // Cancelled (not shut down gracefully): the lease simply expires after its TTL.
+            logger.log(level: error is CancellationError ? .debug : .warning, "could not release lease",
+                metadata: ["unit": "\(unit)", "error": "\(PostgresErrors.message(error))"])
         }
     }
 

@@ -139,7 +139,8 @@ public final class ProjectionWorker: Service {
                         from = try await checkpoint(unit, generation)
                         checkpoints[generation.number] = from
                     }
-                    let events = try await log.read(topic: unit.topic, partition: unit.partition, from: from, limit: settings.batchSize)
+                    let limit = generation.state == .building ? settings.replayBatchSize : settings.batchSize
+                    let events = try await log.read(topic: unit.topic, partition: unit.partition, from: from, limit: limit)
                     guard !events.isEmpty else { continue }
                     switch try await applier.apply(events, generation: generation, expected: from) {
                     case .applied(let next, let parked):

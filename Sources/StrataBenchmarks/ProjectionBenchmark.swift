@@ -1,0 +1,249 @@
+import Foundation
+import Logging
+import NIOCore
+import PostgresNIO
+import StrataCore
+import StrataPostgres
+import StrataProjections
+
+/// The runtime's benchmarks: replay throughput of the reference projection beside a raw `COPY` of
+/// the same view rows, and live latency from append to visible in the view.
+public struct ProjectionBenchmark: Sendable {
+    public var events: Int
+    public var keys: Int
+    public var liveRate: Int
+    public var liveSeconds: Int
+
+    public init(events: Int = 1_000_000, keys: Int = 10_000, liveRate: Int = 1000, liveSeconds: Int = 15) {
+        self.events = events
+        self.keys = keys
+        self.liveRate = liveRate
+        self.liveSeconds = liveSeconds
+    }
+
+    public struct Report: Sendable {
+        public var events: Int
+        public var firstBuildEventsPerSecond: Double
+        public var replayEventsPerSecond: Double
+        public var copyRows: Int
+        public var copyRowsPerSecond: Double
+        public var liveEvents: Int
+        public var liveP50: Duration
+        public var liveP99: Duration
+        public var liveMax: Duration
+
+        public var markdown: String {
+            """
+            | measurement | result |
+            |---|---|
+            | replay of the reference projection over \(grouped(Double(events))) events (new generation beside the live one) | \(grouped(replayEventsPerSecond)) events/s |
+            | raw COPY of the same view rows (\(grouped(Double(copyRows))) rows into same-shaped tables) | \(grouped(copyRowsPerSecond)) rows/s |
+            | replay / raw COPY | **\(String(format: "%.2f", replayEventsPerSecond / copyRowsPerSecond))x** |
+            | first build (generation 1 from offset zero) | \(grouped(firstBuildEventsPerSecond)) events/s |
+            | live latency, append to visible in the view, at \(liveEventsRate) events/s (\(grouped(Double(liveEvents))) events) | p50 \(ms(liveP50)), p99 \(ms(liveP99)), max \(ms(liveMax)) |
+            """
+        }
+
+        var liveEventsRate: String { "1,000" }
+    }
+
+    /// `listener` is the log's notification service: running it lets workers wake on appends
+    /// through one shared LISTEN connection, as they do in `strata serve` and `strata work`.
+    public func run(log: PostgresEventLog, producer: EventProducer, client: PostgresClient, logger: Logger) async throws -> Report {
+        try await withThrowingTaskGroup(of: Report?.self) { group in
+            group.addTask {
+                try await log.run()
+                return nil
+            }
+            let report = try await measure(log: log, producer: producer, client: client, logger: logger)
+            group.cancelAll()
+            return report
+        }
+    }
+
+    func measure(log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger) async throws -> Report {
+        let projection = DemoCountsProjection()
+        let catalog = GenerationCatalog(client: client, log: log, logger: logger)
+        var settings = WorkerSettings(workerID: "bench")
+        settings.heartbeat = .milliseconds(500)
+        settings.idleWait = .milliseconds(500)
+
+        progress("appending \(events) events...")
+        let batch = 5000
+        for start in stride(from: 0, to: events, by: batch) {
+            let drafts = (start..<min(start + batch, events)).map { i in
+                EventDraft(topic: "demo", key: "key-\(i % keys)", type: "demo.event", id: "bench-\(i)", source: "bench",
+                    payload: ["amount": .int(i % 1000), "note": .string("event \(i)")])
+            }
+            _ = try await log.append(try drafts.map { try producer.prepare($0) })
+            if (start / batch) % 40 == 0 { progress("  \(start + drafts.count)") }
+        }
+
+        let clock = ContinuousClock()
+        progress("first build (generation 1)...")
+        var started = clock.now
+        try await runWorker(projection, settings: settings, log: log, client: client, logger: logger) {
+            try await caughtUp(client: client, log: log, logger: logger)
+        }
+        let firstBuild = clock.now - started
+
+        progress("replay (generation 2 beside the live generation 1)...")
+        _ = try await catalog.startReplay(projection)
+        started = clock.now
+        try await runWorker(projection, settings: settings, log: log, client: client, logger: logger) {
+            try await caughtUp(client: client, log: log, logger: logger)
+        }
+        let replay = clock.now - started
+
+        progress("raw COPY of the view rows...")
+        let (copyRows, copyTime) = try await copyViewRows(client: client, logger: logger)
+
+        progress("live latency at \(liveRate) events/s for \(liveSeconds) s...")
+        let latencies = try await liveLatency(projection, settings: settings, log: log, producer: producer, client: client, logger: logger)
+
+        return Report(
+            events: events, firstBuildEventsPerSecond: Double(events) / firstBuild.seconds, replayEventsPerSecond: Double(events) / replay.seconds,
+            copyRows: copyRows, copyRowsPerSecond: Double(copyRows) / copyTime.seconds, liveEvents: latencies.samples.count,
+            liveP50: latencies.percentile(50), liveP99: latencies.percentile(99), liveMax: latencies.percentile(100))
+    }
+
+    /// True when the projection has no building generation and no lag.
+    func caughtUp(client: PostgresClient, log: any EventLog, logger: Logger) async throws -> Bool {
+        let rows = try await LagMonitor(client: client, log: log, logger: logger).measure(projection: "demo_counts")
+        return !rows.isEmpty && rows.allSatisfy { $0.state == "live" && $0.events == 0 }
+    }
+
+    func runWorker(
+        _ projection: any Projection, settings: WorkerSettings, log: any EventLog, client: PostgresClient, logger: Logger,
+        until done: @escaping @Sendable () async throws -> Bool
+    ) async throws {
+        let worker = ProjectionWorker(projections: [projection], log: log, client: client, settings: settings, logger: logger)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            group.addTask {
+                while try await !done() { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            try await group.next()
+            group.cancelAll()
+        }
+    }
+
+    /// COPYs the live generation's rows into same-shaped tables (same keys and indexes), timing only the COPY.
+    func copyViewRows(client: PostgresClient, logger: Logger) async throws -> (Int, Duration) {
+        var rows = 0
+        var total = Duration.zero
+        for (table, columns) in [("event_index", "partition, log_offset, key, amount, appended_at"), ("key_counts", "key, events, amount_sum, last_partition, last_offset")] {
+            try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS public.raw_\(table)"), logger: logger)
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE TABLE public.raw_\(table) (LIKE demo_counts.\(table) INCLUDING ALL)"), logger: logger)
+            // The rows as COPY text, read out beforehand.
+            var chunks: [ByteBuffer] = []
+            var buffer = ByteBuffer()
+            var count = 0
+            let stream = try await client.query(PostgresQuery(unsafeSQL: "SELECT concat_ws(E'\\t', \(columns)) FROM demo_counts.\(table)"), logger: logger)
+            for try await line in stream.decode(String.self) {
+                buffer.writeString(line)
+                buffer.writeString("\n")
+                count += 1
+                if count % 10_000 == 0 {
+                    chunks.append(buffer)
+                    buffer = ByteBuffer()
+                }
+            }
+            if buffer.readableBytes > 0 { chunks.append(buffer) }
+            let clock = ContinuousClock()
+            let started = clock.now
+            for chunk in chunks {
+                try await client.withTransaction(logger: logger) { conn in
+                    try await conn.copyFrom(table: "raw_\(table)", logger: logger) { writer in try await writer.write(chunk) }
+                }
+            }
+            total += clock.now - started
+            rows += count
+            try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE public.raw_\(table)"), logger: logger)
+        }
+        return (rows, total)
+    }
+
+    /// Appends single events at `liveRate`/s while the worker runs; a watcher polls the checkpoints
+    /// (committed with the view rows) and records when each event became visible.
+    func liveLatency(
+        _ projection: any Projection, settings: WorkerSettings, log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger
+    ) async throws -> LatencyRecorder {
+        let worker = ProjectionWorker(projections: [projection], log: log, client: client, settings: settings, logger: logger)
+        let tracker = VisibilityTracker()
+        let clock = ContinuousClock()
+        let total = liveRate * liveSeconds
+        let generation = try await GenerationCatalog(client: client, log: log, logger: logger).activeGenerations("demo_counts")
+            .first { $0.state == .live }!.number
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            // Let the worker take its leases.
+            try await Task.sleep(for: .seconds(2))
+            group.addTask {
+                while await !tracker.allSeen(total) {
+                    var rows: [(Int, Int64)] = []
+                    for try await row in try await client.query("""
+                        SELECT partition, next_offset FROM strata.checkpoints
+                         WHERE projection = 'demo_counts' AND generation = \(generation)
+                        """, logger: logger).decode((Int, Int64).self) { rows.append(row) }
+                    await tracker.observe(rows, at: clock.now)
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+            }
+            group.addTask {
+                let interval = Duration.nanoseconds(1_000_000_000 / liveRate)
+                var next = clock.now
+                try await withThrowingTaskGroup(of: Void.self) { senders in
+                    for i in 0..<total {
+                        next += interval
+                        try await clock.sleep(until: next)
+                        senders.addTask {
+                            let draft = EventDraft(topic: "demo", key: "live-\(i % 1000)", type: "demo.event", id: "live-\(i)",
+                                source: "bench", payload: ["amount": .int(i)])
+                            let t0 = clock.now
+                            let receipt = try await producer.append([draft])[0]
+                            await tracker.appended(receipt.partition, receipt.offset, at: t0)
+                        }
+                    }
+                    try await senders.waitForAll()
+                }
+            }
+            try await group.next()
+            try await group.next()
+            group.cancelAll()
+        }
+        return await tracker.latencies
+    }
+}
+
+/// Matches appended events with the moment their partition's checkpoint passed them.
+actor VisibilityTracker {
+    private var pending: [Int: [(offset: Int64, at: ContinuousClock.Instant)]] = [:]
+    private var checkpoints: [Int: (Int64, ContinuousClock.Instant)] = [:]
+    private(set) var latencies = LatencyRecorder()
+
+    func appended(_ partition: Int, _ offset: Int64, at start: ContinuousClock.Instant) {
+        if let (next, seen) = checkpoints[partition], next > offset {
+            latencies.record(max(.zero, seen - start))
+        } else {
+            pending[partition, default: []].append((offset, start))
+        }
+    }
+
+    func observe(_ rows: [(Int, Int64)], at now: ContinuousClock.Instant) {
+        for (partition, next) in rows {
+            checkpoints[partition] = (next, now)
+            guard var list = pending[partition] else { continue }
+            list.removeAll { entry in
+                if entry.offset < next {
+                    latencies.record(now - entry.at)
+                    return true
+                }
+                return false
+            }
+            pending[partition] = list
+        }
+    }
+
+    func allSeen(_ total: Int) -> Bool { latencies.samples.count >= total }
+}
