@@ -91,10 +91,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The Stellar ledger domain: ingest, XDR, bronze/silver/index projections, read routes.
+        .target(
+            name: "StrataLedger",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataProjections",
+                "StrataAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Composition: configuration -> backends -> services.
         .target(
             name: "StrataApp",
             dependencies: [
+                "StrataLedger",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "StrataAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -173,6 +190,16 @@ let package = Package(
             name: "StrataAPITests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataLedgerTests",
+            dependencies: [
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataLedger", "StrataTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

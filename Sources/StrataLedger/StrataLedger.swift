@@ -1,0 +1,1 @@
+// The Stellar ledger domain.
