@@ -132,6 +132,7 @@ let package = Package(
             name: "StrataBenchmarks",
             dependencies: [
                 "StrataCore",
+                "StrataLedger",
                 "StrataPostgres",
                 "StrataProjections",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -143,6 +144,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
+                "StrataLedger",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataCore",
                 "StrataProjections",

@@ -1,10 +1,11 @@
 import StrataCore
+import StrataLedger
 import StrataProjections
 
 /// Every projection this build of Strata runs.
 public enum ProjectionRegistry {
     public static func all() -> [any Projection] {
-        [DemoCountsProjection()]
+        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection()]
     }
 
     /// The named projections, or an error naming the unknown one.

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import StrataAPI
 import StrataCore
+import StrataLedger
 import StrataProjections
 
 /// HTTP settings for `strata serve`.
@@ -17,7 +18,7 @@ public struct ServerSettings: Sendable {
 
 /// Domain modules add their read routes here.
 public enum RouteRegistry {
-    public static func all() -> [any APIRoutes] { [] }
+    public static func all() -> [any APIRoutes] { [LedgerRoutes()] }
 }
 
 extension StrataContext {

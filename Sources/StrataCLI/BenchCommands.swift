@@ -8,7 +8,32 @@ import StrataCore
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self])
+
+    struct LedgerBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ledger",
+            abstract: "Ingest + project the mainnet ledger files repeatedly to a target operation count; ledgers/s and operations/s.",
+            discussion: "Runs in a scratch database (strata_bench); build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Stellar export files (default: the 10-ledger set and the 406-ledger file under ../shared/data/stellar/etl).")
+        var files: [String] = []
+        @Option(help: "Operations to reach.") var operations = 1_000_000
+
+        func run() async throws {
+            let etl = "../shared/data/stellar/etl/"
+            let paths = files.isEmpty
+                ? ["10_ledgers.json", "10_ledgers_txs.json", "10_ledgers_ops.json", "10_ledgers_effects.json", "10_ledgers_trades.json",
+                   "2024_ledgers.json"].map { etl + $0 }
+                : files
+            let bench = LedgerBenchmark(files: paths, targetOperations: operations)
+            try await withScratchDatabase(options) { strata in
+                let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
+                printLine(report.markdown)
+            }
+        }
+    }
 
     struct ProjectionBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

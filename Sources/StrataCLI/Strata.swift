@@ -14,7 +14,7 @@ struct Strata: AsyncParsableCommand {
             starts under --data-dir (default ./.strata).
             """,
         subcommands: [
-            Topics.self, Produce.self, Tail.self, Serve.self, Work.self, Replay.self, Lag.self, Status.self, DeadLettersCommand.self,
+            Topics.self, Produce.self, Tail.self, Serve.self, Ingest.self, Work.self, Replay.self, Lag.self, Status.self, DeadLettersCommand.self,
             Migrate.self, DB.self, Bench.self,
         ]
     )

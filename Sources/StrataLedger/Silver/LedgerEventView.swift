@@ -1,0 +1,53 @@
+import Foundation
+import StrataCore
+import StrataProjections
+
+/// Typed access to a `stellar.ledger.closed` payload for the projections that work in Swift.
+struct LedgerEventView {
+    let sequence: Int64
+    let closedAt: Date?
+    let transactions: [TransactionRow]
+    let operations: [JSONValue]
+    let contractEvents: [JSONValue]
+
+    struct TransactionRow {
+        let hash: String
+        let id: Int64
+        let ledgerSequence: Int64
+        let successful: Bool
+        let account: String
+        let closedAt: Date?
+        let meta: String?
+    }
+
+    /// Each transaction's decoded `tx_meta` (transactions without one are left out), decoded once
+    /// for every silver table that needs it.
+    func decodedMetas() throws -> [(transaction: TransactionRow, meta: DecodedTransactionMeta)] {
+        try transactions.compactMap { tx in
+            guard let base64 = tx.meta, !base64.isEmpty else { return nil }
+            do {
+                return (tx, try StellarXDR.decodeTransactionMeta(base64: base64))
+            } catch {
+                throw ProjectionError("transaction \(tx.hash): cannot decode tx_meta: \(error)")
+            }
+        }
+    }
+
+    init(_ payload: JSONValue, at position: LogPosition) throws {
+        guard let sequence = payload["sequence"]?.int64Value else {
+            throw StrataError(.invalidInput, "ledger event \(position) has no sequence")
+        }
+        self.sequence = sequence
+        let header = payload["ledger"]
+        closedAt = header?["closed_at"]?.stringValue.flatMap(RFC3339.parse)
+        transactions = (payload["transactions"]?.arrayValue ?? []).compactMap { row in
+            guard let hash = row["transaction_hash"]?.stringValue, let id = row["id"]?.int64Value else { return nil }
+            return TransactionRow(
+                hash: hash, id: id, ledgerSequence: row["ledger_sequence"]?.int64Value ?? sequence,
+                successful: row["successful"]?.boolValue ?? false, account: row["account"]?.stringValue ?? "",
+                closedAt: row["closed_at"]?.stringValue.flatMap(RFC3339.parse), meta: row["tx_meta"]?.stringValue)
+        }.sorted { $0.id < $1.id }
+        operations = payload["operations"]?.arrayValue ?? []
+        contractEvents = payload["contract_events"]?.arrayValue ?? []
+    }
+}

@@ -1,1 +1,0 @@
-// The Stellar ledger domain.
