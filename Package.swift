@@ -31,6 +31,7 @@ let package = Package(
         // C shim over the system's libzstd: payload compression.
         // glibc's posix_spawn extensions, for running initdb/pg_ctl without leaking descriptors.
         .target(name: "CStrataShims"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
 
         // The model: envelopes, topics, the EventLog contract, validation, JSON.
@@ -101,6 +102,24 @@ let package = Package(
                 "StrataAPI",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The Atlas domain: SBOMs, grants, commits and registry data into a dependency graph with metrics.
+        .target(
+            name: "StrataAtlas",
+            dependencies: [
+                "StrataCore",
+                "StrataPostgres",
+                "StrataProjections",
+                "StrataAPI",
+                "CZlib",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -202,6 +221,16 @@ let package = Package(
             name: "StrataLedgerTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataLedger", "StrataTestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataAtlasTests",
+            dependencies: [
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataAtlas", "StrataTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
