@@ -1,4 +1,5 @@
-/// Serializes `JSONValue` compactly with object keys sorted by their UTF-8 bytes.
+/// Serializes `JSONValue` compactly with object keys sorted (Swift's String order, which for
+/// ASCII keys is byte order).
 ///
 /// Sorted keys make the output canonical: the same value always gives the same bytes, which the log
 /// relies on for content-derived idempotency ids and projections rely on for byte-identical replays.
@@ -30,7 +31,7 @@ public enum JSONWriter {
             out.append(UInt8(ascii: "]"))
         case .object(let members):
             out.append(UInt8(ascii: "{"))
-            let keys = members.keys.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+            let keys = members.keys.sorted()
             for (i, k) in keys.enumerated() {
                 if i > 0 { out.append(UInt8(ascii: ",")) }
                 writeString(k, into: &out)
@@ -45,6 +46,17 @@ public enum JSONWriter {
 
     public static func writeString(_ s: String, into out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
+        // Fast path: most strings (ids, hashes, base64 XDR) need no escaping and are copied whole.
+        var copy = s
+        let done = copy.withUTF8 { bytes -> Bool in
+            for b in bytes where b < 0x20 || b == 0x22 || b == 0x5C { return false }
+            out.append(contentsOf: bytes)
+            return true
+        }
+        if done {
+            out.append(UInt8(ascii: "\""))
+            return
+        }
         for b in s.utf8 {
             switch b {
             case UInt8(ascii: "\""): out.append(contentsOf: [0x5C, 0x22])

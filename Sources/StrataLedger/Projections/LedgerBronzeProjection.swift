@@ -60,6 +60,10 @@ public struct LedgerBronzeProjection: Projection {
                 PRIMARY KEY (transaction_hash, event_index)
             )
             """)
+        // The base64 XDR columns are large and compress well; lz4 is much cheaper than the default pglz.
+        for column in ["tx_envelope", "tx_result", "tx_meta", "tx_fee_meta"] {
+            try await context.execute("ALTER TABLE \(context.table("transactions")) ALTER COLUMN \(column) SET COMPRESSION lz4")
+        }
         try await context.execute("CREATE INDEX ON \(context.table("transactions")) (ledger_sequence, id)")
         try await context.execute("CREATE INDEX ON \(context.table("operations")) (transaction_id, id)")
         try await context.execute("CREATE INDEX ON \(context.table("operations")) (ledger_sequence)")
@@ -68,7 +72,8 @@ public struct LedgerBronzeProjection: Projection {
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
-        let payloads = LedgerPayloads(events)
+        // One statement: the payloads are parsed once and every table is written from them.
+        var parts: [String] = []
         for t in Self.tables {
             let columns = Self.columnNames(t.columns)
             let rows = t.source == "ledger"
@@ -77,34 +82,41 @@ public struct LedgerBronzeProjection: Projection {
             let keys = t.key.split(separator: ",").map { "r." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", ")
             let keyColumns = Set(t.key.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
             let updates = columns.filter { !keyColumns.contains($0) }.map { "\($0) = EXCLUDED.\($0)" }.joined(separator: ", ")
-            // Later events for the same row win; within one batch, the last occurrence does.
-            try await context.query("""
-                INSERT INTO \(unescaped: context.table(t.name)) (\(unescaped: columns.joined(separator: ", ")))
-                SELECT DISTINCT ON (\(unescaped: keys)) \(unescaped: columns.map { "r." + $0 }.joined(separator: ", "))
-                  FROM jsonb_array_elements(\(payloads)) WITH ORDINALITY AS l(p, n),
-                       \(unescaped: rows), jsonb_populate_record(NULL::\(unescaped: context.table(t.name)), x.v) AS r
-                 ORDER BY \(unescaped: keys), l.n DESC, x.k DESC
-                ON CONFLICT (\(unescaped: t.key)) DO UPDATE SET \(unescaped: updates)
+            // Later events for the same row win; within one event, the last occurrence does.
+            parts.append("""
+                w_\(t.name) AS (
+                    INSERT INTO \(context.table(t.name)) (\(columns.joined(separator: ", ")))
+                    SELECT DISTINCT ON (\(keys)) \(columns.map { "r." + $0 }.joined(separator: ", "))
+                      FROM l, \(rows), jsonb_populate_record(NULL::\(context.table(t.name)), x.v) AS r
+                     ORDER BY \(keys), l.n DESC, x.k DESC
+                    ON CONFLICT (\(t.key)) DO UPDATE SET \(updates)
+                )
                 """)
         }
+        parts.append("""
+            w_contract_events AS (
+                INSERT INTO \(context.table("contract_events"))
+                      (transaction_hash, event_index, ledger_sequence, transaction_id, operation_id, contract_id, type, type_string,
+                       successful, in_successful_contract_call, topics, topics_decoded, data, data_decoded, contract_event_xdr, closed_at)
+                SELECT DISTINCT ON (e.value ->> 'transaction_hash', e.i)
+                       e.value ->> 'transaction_hash', e.i::int, (e.value ->> 'ledger_sequence')::bigint, (e.value ->> 'transaction_id')::bigint,
+                       (e.value ->> 'operation_id')::bigint, NULLIF(e.value ->> 'contract_id', ''), (e.value ->> 'type')::int, e.value ->> 'type_string',
+                       (e.value ->> 'successful')::boolean, (e.value ->> 'in_successful_contract_call')::boolean,
+                       e.value -> 'topics', e.value -> 'topics_decoded', e.value ->> 'data', e.value -> 'data_decoded',
+                       e.value ->> 'contract_event_xdr', (e.value ->> 'closed_at')::timestamptz
+                  FROM l, LATERAL (SELECT x.value, row_number() OVER (PARTITION BY x.value ->> 'transaction_hash' ORDER BY x.ord) - 1 AS i
+                                     FROM jsonb_array_elements(l.p -> 'contract_events') WITH ORDINALITY AS x(value, ord)) e
+                 ORDER BY e.value ->> 'transaction_hash', e.i, l.n DESC
+                ON CONFLICT (transaction_hash, event_index) DO UPDATE
+                   SET contract_id = EXCLUDED.contract_id, type = EXCLUDED.type, type_string = EXCLUDED.type_string,
+                       topics = EXCLUDED.topics, topics_decoded = EXCLUDED.topics_decoded, data = EXCLUDED.data,
+                       data_decoded = EXCLUDED.data_decoded, contract_event_xdr = EXCLUDED.contract_event_xdr
+            )
+            """)
         try await context.query("""
-            INSERT INTO \(unescaped: context.table("contract_events"))
-                  (transaction_hash, event_index, ledger_sequence, transaction_id, operation_id, contract_id, type, type_string,
-                   successful, in_successful_contract_call, topics, topics_decoded, data, data_decoded, contract_event_xdr, closed_at)
-            SELECT DISTINCT ON (e.value ->> 'transaction_hash', e.i)
-                   e.value ->> 'transaction_hash', e.i::int, (e.value ->> 'ledger_sequence')::bigint, (e.value ->> 'transaction_id')::bigint,
-                   (e.value ->> 'operation_id')::bigint, NULLIF(e.value ->> 'contract_id', ''), (e.value ->> 'type')::int, e.value ->> 'type_string',
-                   (e.value ->> 'successful')::boolean, (e.value ->> 'in_successful_contract_call')::boolean,
-                   e.value -> 'topics', e.value -> 'topics_decoded', e.value ->> 'data', e.value -> 'data_decoded',
-                   e.value ->> 'contract_event_xdr', (e.value ->> 'closed_at')::timestamptz
-              FROM jsonb_array_elements(\(payloads)) WITH ORDINALITY AS l(p, n),
-                   LATERAL (SELECT x.value, row_number() OVER (PARTITION BY x.value ->> 'transaction_hash' ORDER BY x.ord) - 1 AS i
-                              FROM jsonb_array_elements(l.p -> 'contract_events') WITH ORDINALITY AS x(value, ord)) e
-             ORDER BY e.value ->> 'transaction_hash', e.i, l.n DESC
-            ON CONFLICT (transaction_hash, event_index) DO UPDATE
-               SET contract_id = EXCLUDED.contract_id, type = EXCLUDED.type, type_string = EXCLUDED.type_string,
-                   topics = EXCLUDED.topics, topics_decoded = EXCLUDED.topics_decoded, data = EXCLUDED.data,
-                   data_decoded = EXCLUDED.data_decoded, contract_event_xdr = EXCLUDED.contract_event_xdr
+            WITH l AS MATERIALIZED (SELECT p, n FROM jsonb_array_elements(\(LedgerPayloads(events))) WITH ORDINALITY AS l(p, n)),
+            \(unescaped: parts.joined(separator: ",\n"))
+            SELECT 1
             """)
     }
 

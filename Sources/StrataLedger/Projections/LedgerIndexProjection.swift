@@ -34,42 +34,43 @@ public struct LedgerIndexProjection: Projection {
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
-        let payloads = LedgerPayloads(events)
+        // One statement: the payloads are parsed once.
         try await context.query("""
-            INSERT INTO \(unescaped: context.table("transactions_by_hash"))
-            SELECT DISTINCT ON (t.transaction_hash) t.transaction_hash, t.ledger_sequence, t.id, ((t.id >> 12) & 1048575)::int,
-                   t.successful, t.operation_count
-              FROM jsonb_array_elements(\(payloads)) WITH ORDINALITY AS l(p, n),
-                   jsonb_to_recordset(l.p -> 'transactions') AS t(transaction_hash text, ledger_sequence bigint, id bigint,
-                                                               successful boolean, operation_count int)
-             ORDER BY t.transaction_hash, l.n DESC
-            ON CONFLICT (transaction_hash) DO UPDATE
-               SET ledger_sequence = EXCLUDED.ledger_sequence, transaction_id = EXCLUDED.transaction_id,
-                   application_order = EXCLUDED.application_order, successful = EXCLUDED.successful,
-                   operation_count = EXCLUDED.operation_count
-            """)
-        try await context.query("""
-            INSERT INTO \(unescaped: context.table("contract_events_by_contract"))
-            SELECT DISTINCT e.contract_id, e.ledger_sequence, e.transaction_hash, e.i::int
-              FROM jsonb_array_elements(\(payloads)) AS l(p),
-                   LATERAL (SELECT NULLIF(x.value ->> 'contract_id', '') AS contract_id, (x.value ->> 'ledger_sequence')::bigint AS ledger_sequence,
-                                   x.value ->> 'transaction_hash' AS transaction_hash,
-                                   row_number() OVER (PARTITION BY x.value ->> 'transaction_hash' ORDER BY x.ord) - 1 AS i
-                              FROM jsonb_array_elements(l.p -> 'contract_events') WITH ORDINALITY AS x(value, ord)) e
-             WHERE e.contract_id IS NOT NULL
-            ON CONFLICT DO NOTHING
-            """)
-        // Participants: the source account and the accounts an operation's details name.
-        try await context.query("""
-            INSERT INTO \(unescaped: context.table("operations_by_account"))
-            SELECT DISTINCT a.account, o.id, o.ledger_sequence
-              FROM jsonb_array_elements(\(payloads)) AS l(p),
-                   jsonb_to_recordset(l.p -> 'operations') AS o(id bigint, ledger_sequence bigint, source_account text, details jsonb),
-                   LATERAL (SELECT o.source_account AS account
-                            UNION SELECT o.details ->> k FROM unnest(ARRAY['from', 'to', 'funder', 'account', 'into', 'trustor', 'destination']) AS k
-                             WHERE o.details ->> k LIKE 'G%') a
-             WHERE a.account IS NOT NULL
-            ON CONFLICT DO NOTHING
+            WITH l AS MATERIALIZED (SELECT p, n FROM jsonb_array_elements(\(LedgerPayloads(events))) WITH ORDINALITY AS l(p, n)),
+            w_tx AS (
+                INSERT INTO \(unescaped: context.table("transactions_by_hash"))
+                SELECT DISTINCT ON (t.transaction_hash) t.transaction_hash, t.ledger_sequence, t.id, ((t.id >> 12) & 1048575)::int,
+                       t.successful, t.operation_count
+                  FROM l, jsonb_to_recordset(l.p -> 'transactions') AS t(transaction_hash text, ledger_sequence bigint, id bigint,
+                                                                      successful boolean, operation_count int)
+                 ORDER BY t.transaction_hash, l.n DESC
+                ON CONFLICT (transaction_hash) DO UPDATE
+                   SET ledger_sequence = EXCLUDED.ledger_sequence, transaction_id = EXCLUDED.transaction_id,
+                       application_order = EXCLUDED.application_order, successful = EXCLUDED.successful,
+                       operation_count = EXCLUDED.operation_count
+            ),
+            w_events AS (
+                INSERT INTO \(unescaped: context.table("contract_events_by_contract"))
+                SELECT DISTINCT e.contract_id, e.ledger_sequence, e.transaction_hash, e.i::int
+                  FROM l, LATERAL (SELECT NULLIF(x.value ->> 'contract_id', '') AS contract_id, (x.value ->> 'ledger_sequence')::bigint AS ledger_sequence,
+                                          x.value ->> 'transaction_hash' AS transaction_hash,
+                                          row_number() OVER (PARTITION BY x.value ->> 'transaction_hash' ORDER BY x.ord) - 1 AS i
+                                     FROM jsonb_array_elements(l.p -> 'contract_events') WITH ORDINALITY AS x(value, ord)) e
+                 WHERE e.contract_id IS NOT NULL
+                ON CONFLICT DO NOTHING
+            ),
+            -- Participants: the source account and the accounts an operation's details name.
+            w_accounts AS (
+                INSERT INTO \(unescaped: context.table("operations_by_account"))
+                SELECT DISTINCT a.account, o.id, o.ledger_sequence
+                  FROM l, jsonb_to_recordset(l.p -> 'operations') AS o(id bigint, ledger_sequence bigint, source_account text, details jsonb),
+                       LATERAL (SELECT o.source_account AS account
+                                UNION SELECT o.details ->> k FROM unnest(ARRAY['from', 'to', 'funder', 'account', 'into', 'trustor', 'destination']) AS k
+                                 WHERE o.details ->> k LIKE 'G%') a
+                 WHERE a.account IS NOT NULL
+                ON CONFLICT DO NOTHING
+            )
+            SELECT 1
             """)
     }
 }

@@ -25,6 +25,7 @@ public struct LedgerSilverProjection: Projection {
             """)
         try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (transaction_hash, id)")
         try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (transaction_id)")
+        try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (ledger_sequence)")
         try await context.execute("""
             CREATE TABLE \(context.table("accounts_current")) (
                 account_id text PRIMARY KEY, balance bigint, sequence bigint, num_subentries int, flags int, home_domain text,
@@ -56,24 +57,25 @@ public struct LedgerSilverProjection: Projection {
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
-        let payloads = LedgerPayloads(events)
-        try await applyEnrichedOperations(payloads, context)
         var transfers = TokenTransferRows()
         var accounts = AccountRows()
         var invocations = InvocationRows()
+        var ledgers: [LedgerEventView] = []
         for event in events {
             let ledger = try LedgerEventView(try event.payloadJSON(), at: event.position)
+            ledgers.append(ledger)
             let metas = try ledger.decodedMetas()
             try TokenTransfers.derive(ledger, metas: metas, into: &transfers)
             AccountStates.derive(metas, into: &accounts)
             CallGraph.derive(ledger, into: &invocations)
         }
+        try await applyEnrichedOperations(LedgerPayloads(events), ledgers, context)
         try await transfers.write(context)
         try await accounts.write(context)
         try await invocations.write(context)
     }
 
-    private func applyEnrichedOperations(_ payloads: LedgerPayloads, _ context: ProjectionContext) async throws {
+    private func applyEnrichedOperations(_ payloads: LedgerPayloads, _ ledgers: [LedgerEventView], _ context: ProjectionContext) async throws {
         let table = context.table("enriched_operations")
         try await context.query("""
             INSERT INTO \(unescaped: table) AS e
@@ -116,21 +118,27 @@ public struct LedgerSilverProjection: Projection {
                 is_payment = EXCLUDED.is_payment, is_soroban = EXCLUDED.is_soroban, asset = EXCLUDED.asset,
                 amount = EXCLUDED.amount, from_account = EXCLUDED.from_account, to_account = EXCLUDED.to_account
             """)
-        // A ledger that arrives in parts: transactions (or the header) after their operations.
-        try await context.query("""
-            UPDATE \(unescaped: table) AS e
-               SET transaction_hash = t.transaction_hash, transaction_successful = t.successful, transaction_account = t.account,
-                   fee_charged = t.fee_charged, memo_type = t.memo_type, memo = t.memo
-              FROM jsonb_array_elements(\(payloads)) AS l(p),
-                   jsonb_to_recordset(l.p -> 'transactions') AS t(transaction_hash text, id bigint, successful boolean, account text,
-                       fee_charged bigint, memo_type text, memo text)
-             WHERE e.transaction_id = t.id AND e.transaction_hash IS NULL
-            """)
-        try await context.query("""
-            UPDATE \(unescaped: table) AS e SET protocol_version = (l.p -> 'ledger' ->> 'protocol_version')::int
-              FROM jsonb_array_elements(\(payloads)) AS l(p)
-             WHERE jsonb_typeof(l.p -> 'ledger') = 'object' AND e.ledger_sequence = (l.p ->> 'sequence')::bigint
-               AND e.protocol_version IS NULL
-            """)
+        // A ledger that arrives in parts: transactions (or the header) after their operations. The
+        // values come from Swift (already parsed), and the index on transaction_id keeps it cheap.
+        let txs = ledgers.flatMap(\.transactions)
+        if !txs.isEmpty {
+            try await context.query("""
+                UPDATE \(unescaped: table) AS e
+                   SET transaction_hash = t.hash, transaction_successful = t.successful, transaction_account = t.account,
+                       fee_charged = t.fee, memo_type = t.memo_type, memo = t.memo
+                  FROM unnest(\(txs.map(\.id)), \(txs.map(\.hash)), \(txs.map(\.successful)), \(txs.map(\.account)),
+                              \(txs.map(\.feeCharged)), \(txs.map(\.memoType)), \(txs.map(\.memo)))
+                       AS t(id, hash, successful, account, fee, memo_type, memo)
+                 WHERE e.transaction_id = t.id AND e.transaction_hash IS NULL
+                """)
+        }
+        let headers = ledgers.compactMap { l in l.protocolVersion.map { (l.sequence, $0) } }
+        if !headers.isEmpty {
+            try await context.query("""
+                UPDATE \(unescaped: table) AS e SET protocol_version = h.version
+                  FROM unnest(\(headers.map(\.0)), \(headers.map(\.1))) AS h(sequence, version)
+                 WHERE e.ledger_sequence = h.sequence AND e.protocol_version IS NULL
+                """)
+        }
     }
 }

@@ -6,6 +6,7 @@ import StrataProjections
 struct LedgerEventView {
     let sequence: Int64
     let closedAt: Date?
+    let protocolVersion: Int?
     let transactions: [TransactionRow]
     let operations: [JSONValue]
     let contractEvents: [JSONValue]
@@ -18,6 +19,9 @@ struct LedgerEventView {
         let account: String
         let closedAt: Date?
         let meta: String?
+        let feeCharged: Int64
+        let memoType: String
+        let memo: String
     }
 
     /// Each transaction's decoded `tx_meta` (transactions without one are left out), decoded once
@@ -40,12 +44,15 @@ struct LedgerEventView {
         self.sequence = sequence
         let header = payload["ledger"]
         closedAt = header?["closed_at"]?.stringValue.flatMap(RFC3339.parse)
+        protocolVersion = header?["protocol_version"]?.intValue
         transactions = (payload["transactions"]?.arrayValue ?? []).compactMap { row in
             guard let hash = row["transaction_hash"]?.stringValue, let id = row["id"]?.int64Value else { return nil }
             return TransactionRow(
                 hash: hash, id: id, ledgerSequence: row["ledger_sequence"]?.int64Value ?? sequence,
                 successful: row["successful"]?.boolValue ?? false, account: row["account"]?.stringValue ?? "",
-                closedAt: row["closed_at"]?.stringValue.flatMap(RFC3339.parse), meta: row["tx_meta"]?.stringValue)
+                closedAt: row["closed_at"]?.stringValue.flatMap(RFC3339.parse), meta: row["tx_meta"]?.stringValue,
+                feeCharged: row["fee_charged"]?.int64Value ?? 0, memoType: row["memo_type"]?.stringValue ?? "",
+                memo: row["memo"]?.stringValue ?? "")
         }.sorted { $0.id < $1.id }
         operations = payload["operations"]?.arrayValue ?? []
         contractEvents = payload["contract_events"]?.arrayValue ?? []

@@ -46,6 +46,8 @@ public enum LogMigrations {
             )
             """,
             "CREATE UNIQUE INDEX events_idempotency ON strata.events (topic, event_id)",
+            // Large payloads are already zstd-compressed by Strata; do not let TOAST try pglz on them.
+            "ALTER TABLE strata.events ALTER COLUMN payload SET STORAGE EXTERNAL",
             // One round trip per batch: lock the partitions in a fixed order (no deadlocks between
             // multi-partition batches), assign offsets, insert, advance the partitions, notify.
             // The optimistic insert runs in a subtransaction; only when an idempotency id is already
