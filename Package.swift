@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // C shim over the system's libzstd: payload compression.
@@ -84,6 +85,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -130,6 +132,7 @@ let package = Package(
         .target(
             name: "StrataApp",
             dependencies: [
+                "StrataAtlas",
                 "StrataLedger",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "StrataAPI",
@@ -163,6 +166,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
+                "StrataAtlas",
                 "StrataLedger",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 "StrataCore",

@@ -17,10 +17,15 @@ public struct APIDependencies: Sendable {
     public var writeToken: String?
     /// Prometheus registry behind `/metrics`.
     public var metrics: PrometheusCollectorRegistry?
+    /// Secret GitHub signs webhook deliveries with; nil disables `POST /webhooks/github`.
+    public var webhookSecret: String?
+    /// Request limits; nil disables rate limiting.
+    public var rateLimiter: RateLimiter?
 
     public init(log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger, writeToken: String?,
-        metrics: PrometheusCollectorRegistry?)
+        metrics: PrometheusCollectorRegistry?, webhookSecret: String? = nil)
     {
+        self.webhookSecret = webhookSecret
         self.log = log
         self.producer = producer
         self.client = client
@@ -39,6 +44,7 @@ public protocol APIRoutes: Sendable {
 public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Router<BasicRequestContext> {
     let router = Router(context: BasicRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
+    if let limiter = deps.rateLimiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
     for r in [LogRoutes(), ProjectionRoutes(), HealthRoutes()] as [any APIRoutes] + routes {
         r.register(on: router, deps)
     }

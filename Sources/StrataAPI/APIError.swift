@@ -23,7 +23,8 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     public static func notFound(_ message: String) -> APIError { APIError(.notFound, "not_found", message) }
 
     public func response(from request: Request, context: some RequestContext) throws -> Response {
-        var body: [String: JSONValue] = ["error": .string(code), "message": .string(message)]
+        // `detail` repeats the message for clients written against PG Atlas (FastAPI's convention).
+        var body: [String: JSONValue] = ["error": .string(code), "message": .string(message), "detail": .string(message)]
         if let location {
             var l: [String: JSONValue] = ["source": .string(location.source)]
             if let line = location.line { l["line"] = .int(line) }

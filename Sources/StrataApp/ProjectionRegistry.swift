@@ -1,3 +1,4 @@
+import StrataAtlas
 import StrataCore
 import StrataLedger
 import StrataProjections
@@ -5,7 +6,7 @@ import StrataProjections
 /// Every projection this build of Strata runs.
 public enum ProjectionRegistry {
     public static func all() -> [any Projection] {
-        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection()]
+        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection()]
     }
 
     /// The named projections, or an error naming the unknown one.

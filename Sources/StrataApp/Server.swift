@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import StrataAPI
+import StrataAtlas
 import StrataCore
 import StrataLedger
 import StrataProjections
@@ -12,24 +13,32 @@ public struct ServerSettings: Sendable {
     public var port = 8080
     /// Bearer token for write endpoints (env STRATA_API_TOKEN); nil disables writes.
     public var writeToken: String? = ProcessInfo.processInfo.environment["STRATA_API_TOKEN"]
+    /// Secret for GitHub webhook signatures (env STRATA_GITHUB_WEBHOOK_SECRET); nil disables webhooks.
+    public var webhookSecret: String? = ProcessInfo.processInfo.environment["STRATA_GITHUB_WEBHOOK_SECRET"]
+    /// Requests per minute per client and route; 0 disables rate limiting.
+    public var rateLimitPerMinute = 100
 
     public init() {}
 }
 
 /// Domain modules add their read routes here.
 public enum RouteRegistry {
-    public static func all() -> [any APIRoutes] { [LedgerRoutes()] }
+    public static func all() -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes()] }
 }
 
 extension StrataContext {
-    public func apiDependencies(writeToken: String?, metrics: Bool) -> APIDependencies {
-        APIDependencies(log: log, producer: producer, client: client, logger: logger, writeToken: writeToken,
-            metrics: metrics ? StrataMetrics.registry() : nil)
+    public func apiDependencies(writeToken: String?, metrics: Bool, webhookSecret: String? = nil, rateLimitPerMinute: Int = 0) -> APIDependencies {
+        var deps = APIDependencies(log: log, producer: producer, client: client, logger: logger, writeToken: writeToken,
+            metrics: metrics ? StrataMetrics.registry() : nil, webhookSecret: webhookSecret)
+        if rateLimitPerMinute > 0 { deps.rateLimiter = RateLimiter(perMinute: rateLimitPerMinute) }
+        return deps
     }
 
     /// The HTTP application serving the API.
     public func makeApplication(_ settings: ServerSettings) -> some ApplicationProtocol {
-        let router = buildRouter(apiDependencies(writeToken: settings.writeToken, metrics: true), routes: RouteRegistry.all())
+        let deps = apiDependencies(writeToken: settings.writeToken, metrics: true, webhookSecret: settings.webhookSecret,
+            rateLimitPerMinute: settings.rateLimitPerMinute)
+        let router = buildRouter(deps, routes: RouteRegistry.all())
         return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"),
             logger: logger)
     }

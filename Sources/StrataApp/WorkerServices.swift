@@ -21,6 +21,15 @@ extension StrataContext {
     }
 }
 
+extension StrataContext {
+    /// Creates every projection's first generation (and its reader views) if it has none, so the
+    /// API can answer (with empty views) before any worker has run.
+    public func registerProjections(_ projections: [any Projection]) async throws {
+        let catalog = GenerationCatalog(client: client, log: log, logger: logger)
+        for p in projections { try await catalog.register(p) }
+    }
+}
+
 /// Keeps a closure running as a Service.
 public struct ClosureService: Service {
     let body: @Sendable () async throws -> Void

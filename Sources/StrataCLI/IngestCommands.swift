@@ -2,12 +2,13 @@ import ArgumentParser
 import Foundation
 import StrataApp
 import StrataCore
+import StrataAtlas
 import StrataLedger
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append events from source files: Stellar ledger exports, SBOMs, grants, git history, registry data.",
-        subcommands: [LedgerIngestCommand.self])
+        subcommands: [LedgerIngestCommand.self, SBOMIngestCommand.self, GrantsIngestCommand.self, GitIngestCommand.self, RegistryIngestCommand.self])
 }
 
 struct LedgerIngestCommand: AsyncParsableCommand {
@@ -43,6 +44,100 @@ struct LedgerIngestCommand: AsyncParsableCommand {
                 line += "; skipped \(s.skipped.keys.sorted().map { "\(s.skipped[$0]!) \($0)" }.joined(separator: ", ")) (derived or raw XDR rows)"
             }
             FileHandle.standardError.write(Data("\(line)\nappended \(appended) ledger events (\(duplicates) already in the log)\n".utf8))
+        }
+    }
+}
+
+/// Appends drafts in batches and reports what was new.
+func appendReporting(_ drafts: [EventDraft], _ strata: StrataContext, what: String, batchSize: Int = 500) async throws {
+    var appended = 0
+    var duplicates = 0
+    for start in stride(from: 0, to: drafts.count, by: batchSize) {
+        let receipts = try await strata.producer.append(Array(drafts[start..<min(start + batchSize, drafts.count)]))
+        appended += receipts.filter { !$0.duplicate }.count
+        duplicates += receipts.filter(\.duplicate).count
+    }
+    FileHandle.standardError.write(Data("appended \(appended) \(what) (\(duplicates) already in the log)\n".utf8))
+}
+
+struct SBOMIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sbom",
+        abstract: "Ingest SBOMs: SPDX 2.3 (GitHub's dependency-graph export, wrapped or not) and CycloneDX 1.4-1.6 JSON.",
+        discussion: """
+            Every file is validated first (CycloneDX against its official schema); one invalid file appends nothing. \
+            The repository comes from the document (GitHub's export names it com.github.OWNER/REPO) or --repository. \
+            An SBOM that differs from one already submitted only in namespace, serial number or creation time is a no-op.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "SBOM files or directories of them.") var paths: [String]
+    @Option(help: "OWNER/REPO the SBOMs belong to (when the documents do not say).") var repository: String?
+
+    func run() async throws {
+        let (paths, repository) = (self.paths, self.repository)
+        try await options.run { strata in
+            let drafts = try AtlasIngest(schemas: strata.schemas).sbomDrafts(paths: paths, repository: repository)
+            try await appendReporting(drafts, strata, what: "SBOMs")
+        }
+    }
+}
+
+struct GrantsIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grants",
+        abstract: "Ingest OpenGrants (DAOIP-5) API exports: projects, grant pools (rounds) and applications (.json or .json.gz).")
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "Files or directories.") var paths: [String]
+
+    func run() async throws {
+        let paths = self.paths
+        try await options.run { strata in
+            let drafts = try AtlasIngest(schemas: strata.schemas).grantDrafts(paths: paths)
+            try await appendReporting(drafts, strata, what: "grant records")
+        }
+    }
+}
+
+struct GitIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "git",
+        abstract: "Ingest a local git repository's history (no network): commits and their authors (emails are hashed, never stored).")
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "Path of a git repository.") var path: String
+    @Option(help: "OWNER/REPO on GitHub (default: from the origin remote).") var repository: String?
+    @Option(help: "Only commits of the last N months (0: all history).") var months = 24
+
+    func run() async throws {
+        let (path, repository, months) = (self.path, self.repository, self.months)
+        try await options.run { strata in
+            let history = try AtlasIngest.readGitHistory(path: path, months: months > 0 ? months : nil)
+            guard let repo = repository ?? history.repository else {
+                throw StrataError(.invalidInput, "cannot tell which GitHub repository this is (no github.com origin); pass --repository OWNER/REPO",
+                    at: InputLocation(source: path))
+            }
+            let drafts = AtlasIngest.commitDrafts(history.commits, repository: repo, source: "git")
+            FileHandle.standardError.write(Data("read \(history.commits.count) commits of \(repo)\n".utf8))
+            try await appendReporting(drafts, strata, what: "commit batches")
+        }
+    }
+}
+
+struct RegistryIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "registry",
+        abstract: "Ingest package-registry API responses (crates.io, npm, PyPI, pub.dev, Packagist, deps.dev): inferred edges and adoption signals.")
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "Response files or directories.") var paths: [String]
+
+    func run() async throws {
+        let paths = self.paths
+        try await options.run { strata in
+            let drafts = try AtlasIngest(schemas: strata.schemas).registryDraftsIfAvailable(paths: paths)
+            try await appendReporting(drafts, strata, what: "registry observations")
         }
     }
 }

@@ -18,6 +18,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to listen on.") var host = "127.0.0.1"
     @Option(help: "Port to listen on.") var port = 8080
     @Option(name: .customLong("api-token"), help: "Bearer token for write endpoints (env STRATA_API_TOKEN).") var apiToken: String?
+    @Option(name: .customLong("github-webhook-secret"), help: "Secret for GitHub webhook signatures (env STRATA_GITHUB_WEBHOOK_SECRET).")
+    var webhookSecret: String?
+    @Option(name: .customLong("rate-limit"), help: "Requests per minute per client and route (0: off).") var rateLimit = 100
     @Flag(name: .customLong("no-workers"), help: "Serve only; run projections elsewhere (strata work).") var noWorkers = false
     @Flag(help: "Load the demo data first.") var demo = false
 
@@ -26,11 +29,15 @@ struct Serve: AsyncParsableCommand {
         server.host = host
         server.port = port
         if let apiToken { server.writeToken = apiToken }
+        if let webhookSecret { server.webhookSecret = webhookSecret }
+        guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 or more") }
+        server.rateLimitPerMinute = rateLimit
         let settings = try worker.settings()
         let (noWorkers, demo) = (self.noWorkers, self.demo)
         let serverSettings = server
         try await options.run { strata in
             _ = StrataMetrics.registry()
+            try await strata.registerProjections(ProjectionRegistry.all())
             if demo { try await DemoData.load(into: strata) }
             var services: [any Service] = [strata.makeApplication(serverSettings), LagReporter(strata: strata)]
             if !noWorkers {

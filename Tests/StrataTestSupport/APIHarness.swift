@@ -5,6 +5,7 @@ import HummingbirdTesting
 import StrataAPI
 import StrataApp
 import StrataCore
+import StrataProjections
 
 /// Drives the API in-process (Hummingbird's router test client) against a fresh database.
 public enum APIHarness {
@@ -14,6 +15,7 @@ public enum APIHarness {
         routes: [any APIRoutes] = RouteRegistry.all(), _ body: @Sendable (StrataContext, any TestClientProtocol) async throws -> T
     ) async throws -> T {
         try await TestEnvironment.withStrata { strata in
+            try await strata.registerProjections(ProjectionRegistry.all())
             let router = buildRouter(strata.apiDependencies(writeToken: token, metrics: false), routes: routes)
             let app = Application(router: router, logger: strata.logger)
             return try await app.test(.router) { client in try await body(strata, client) }

@@ -1,1 +1,0 @@
-// The Atlas domain: SBOMs, grants, commits and registry data into a dependency graph with metrics.
