@@ -42,7 +42,11 @@ public enum DemoData {
         }
         let registry = data.appendingPathComponent("atlas/registry")
         if fm.fileExists(atPath: registry.path) {
-            loaded.append("\(try await append(try atlas.registryDraftsIfAvailable(paths: [registry.path]), strata)) registry observations")
+            var observations: [EventDraft] = []
+            for group in AtlasIngest.sampleRegistryGroups {
+                observations += try atlas.registryDrafts(paths: group.map { registry.appendingPathComponent($0).path })
+            }
+            loaded.append("\(try await append(observations, strata)) registry observations")
         }
         if let history = try? AtlasIngest.readGitHistory(path: ".", months: nil), !history.commits.isEmpty {
             let repo = history.repository ?? "strata-dev/strata"

@@ -128,7 +128,12 @@ struct GitIngestCommand: AsyncParsableCommand {
 struct RegistryIngestCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "registry",
-        abstract: "Ingest package-registry API responses (crates.io, npm, PyPI, pub.dev, Packagist, deps.dev): inferred edges and adoption signals.")
+        abstract: "Ingest package-registry API responses (crates.io, npm, PyPI, pub.dev, Packagist, deps.dev): inferred edges and adoption signals.",
+        discussion: """
+            Give one package's responses per invocation (its package document plus downloads, dependencies, dependents \
+            or metrics responses). Responses that do not name their package are attached to the only package of their \
+            registry in the input; when that is ambiguous the command says which file it cannot place.
+            """)
 
     @OptionGroup var options: GlobalOptions
     @Argument(help: "Response files or directories.") var paths: [String]
@@ -136,7 +141,7 @@ struct RegistryIngestCommand: AsyncParsableCommand {
     func run() async throws {
         let paths = self.paths
         try await options.run { strata in
-            let drafts = try AtlasIngest(schemas: strata.schemas).registryDraftsIfAvailable(paths: paths)
+            let drafts = try AtlasIngest(schemas: strata.schemas).registryDrafts(paths: paths)
             try await appendReporting(drafts, strata, what: "registry observations")
         }
     }

@@ -55,7 +55,9 @@ struct ScratchGitRepository {
             drafts.append(try ingest.sbomDraft(Array(try Data(contentsOf: spdx.appendingPathComponent(file))), source: file, repository: nil))
         }
         drafts += try ingest.grantDrafts(paths: [atlas.appendingPathComponent("opengrants").path])
-        drafts += try ingest.registryDraftsIfAvailable(paths: [atlas.appendingPathComponent("registry").path])
+        for group in AtlasIngest.sampleRegistryGroups {
+            drafts += try ingest.registryDrafts(paths: group.map { atlas.appendingPathComponent("registry/\($0)").path })
+        }
         if let git {
             let history = try AtlasIngest.readGitHistory(path: git.path.path, months: nil)
             drafts += AtlasIngest.commitDrafts(history.commits, repository: "StellarCN/py-stellar-base", source: "git")

@@ -451,13 +451,13 @@ struct GraphMetricsTests {
                 to = package(inLayer: Int.random(in: (layer + 1)..<layers, using: &rng), &rng)
             }
             packageEdges.append(DependencyEdge(from: packages[from], to: packages[to]))
-            if packageEdges.count == 5_000 {
+            // Flush in chunks (duplicates are dropped, so count after each flush).
+            if packageEdges.count == 5_000 || edgeCount + packageEdges.count >= targetEdges {
                 graph.addEdges(packageEdges)
                 packageEdges.removeAll(keepingCapacity: true)
                 edgeCount = graph.edgeCount
             }
         }
-        graph.addEdges(packageEdges)
 
         let clock = ContinuousClock()
         var engine = CriticalityEngine()

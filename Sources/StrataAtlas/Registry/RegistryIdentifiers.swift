@@ -255,6 +255,7 @@ struct PythonRequirement: Equatable {
             rest = rest.dropFirst().dropLast()
         }
         let spec = String(rest.filter { !$0.isWhitespace })
+        guard spec.isEmpty || "<>=!~".contains(spec.first!) else { return nil }
         specifier = spec.isEmpty ? nil : spec
     }
 }

@@ -1,3 +1,4 @@
+import Foundation
 import StrataCore
 
 /// Reads one response's fields, failing with the file's name and the field's path.
@@ -60,6 +61,22 @@ struct ResponseReader {
     func count(_ value: JSONValue?, _ field: String) throws(StrataError) -> Int64 {
         guard let n = try optionalCount(value, field) else { throw fail("\(field) is missing") }
         return n
+    }
+
+    /// The first of `values` that is a non-empty string.
+    func firstString(_ values: [(JSONValue?, String)]) throws(StrataError) -> String? {
+        for (value, field) in values {
+            if let s = try optionalString(value, field) { return s }
+        }
+        return nil
+    }
+
+    /// The first of `values` that is a count.
+    func firstCount(_ values: [(JSONValue?, String)]) throws(StrataError) -> Int64? {
+        for (value, field) in values {
+            if let n = try optionalCount(value, field) { return n }
+        }
+        return nil
     }
 
     /// The first of `values` that normalizes to a repository URL.
@@ -154,9 +171,10 @@ enum ResponseExtractor {
         let crate = try r.object(value["crate"], "crate")
         let name = try r.string(crate["name"], "crate.name")
         var f = Fragment(ecosystem: "cargo")
-        f.latestVersion = try r.optionalString(crate["max_stable_version"], "crate.max_stable_version")
-            ?? r.optionalString(crate["max_version"], "crate.max_version")
-            ?? r.optionalString(crate["newest_version"], "crate.newest_version")
+        f.latestVersion = try r.firstString([
+            (crate["max_stable_version"], "crate.max_stable_version"), (crate["max_version"], "crate.max_version"),
+            (crate["newest_version"], "crate.newest_version"),
+        ])
         f.repositoryURL = try r.repository([(crate["repository"], "crate.repository"), (crate["homepage"], "crate.homepage")])
         f.downloads30d = try r.optionalCount(crate["recent_downloads"], "crate.recent_downloads").map { $0 / 3 }
         var releases: [Release] = []
@@ -239,7 +257,7 @@ enum ResponseExtractor {
         }
         f.dependencies = dependencies
         f.repositoryURL = try npmRepository(latestDocument?["repository"], "versions[\"\(f.latestVersion ?? "")\"].repository", r)
-            ?? npmRepository(value["repository"], "repository", r)
+        if f.repositoryURL == nil { f.repositoryURL = try npmRepository(value["repository"], "repository", r) }
         var releases: [Release] = []
         for version in versions.keys {
             releases.append(Release(version: version, date: RegistryText.rfc3339(time[version]?.stringValue)))
@@ -302,14 +320,14 @@ enum ResponseExtractor {
         f.repositoryURL = try r.repository(candidates)
         var releases: [Release] = []
         for (version, files) in try r.optionalObject(value["releases"], "releases") ?? [:] {
-            var earliest: (text: String, date: Double)?
+            var earliest: (text: String, date: Date)?
             for (i, file) in try r.array(files, "releases[\"\(version)\"]").enumerated() {
                 let field = "releases[\"\(version)\"][\(i)]"
-                let raw = try r.optionalString(file["upload_time_iso_8601"], field + ".upload_time_iso_8601")
-                    ?? r.optionalString(file["upload_time"], field + ".upload_time")
+                let raw = try r.firstString([
+                    (file["upload_time_iso_8601"], field + ".upload_time_iso_8601"), (file["upload_time"], field + ".upload_time"),
+                ])
                 guard let text = RegistryText.rfc3339(raw), let date = RFC3339.parse(text) else { continue }
-                let seconds = date.timeIntervalSince1970
-                if earliest == nil || seconds < earliest!.date { earliest = (text, seconds) }
+                if earliest == nil || date < earliest!.date { earliest = (text, date) }
             }
             releases.append(Release(version: version, date: earliest?.text))
         }
@@ -469,16 +487,21 @@ enum ResponseExtractor {
         var releases: [Release] = []
         var flaggedDefault: String?
         for (i, v) in try r.array(value["versions"], "versions").enumerated() {
-            let version = try r.optionalString(v["version"], "versions[\(i)].version")
-                ?? r.string(v["versionKey"]?["version"], "versions[\(i)].versionKey.version")
-            let published = try r.optionalString(v["published_at"], "versions[\(i)].published_at")
-                ?? r.optionalString(v["publishedAt"], "versions[\(i)].publishedAt")
+            let version: String
+            if let plain = try r.optionalString(v["version"], "versions[\(i)].version") {
+                version = plain
+            } else {
+                version = try r.string(v["versionKey"]?["version"], "versions[\(i)].versionKey.version")
+            }
+            let published = try r.firstString([
+                (v["published_at"], "versions[\(i)].published_at"), (v["publishedAt"], "versions[\(i)].publishedAt"),
+            ])
             releases.append(Release(version: version, date: RegistryText.rfc3339(published)))
             if (v["is_default"] ?? v["isDefault"])?.boolValue == true { flaggedDefault = version }
         }
         f.releases = releases
-        f.latestVersion = try r.optionalString(value["default_version"], "default_version")
-            ?? r.optionalString(value["defaultVersion"], "defaultVersion") ?? flaggedDefault
+        f.latestVersion = try r.firstString([(value["default_version"], "default_version"), (value["defaultVersion"], "defaultVersion")])
+            ?? flaggedDefault
         return ("pkg:\(key.type)/\(key.name)", f)
     }
 
@@ -487,13 +510,14 @@ enum ResponseExtractor {
         let r = ResponseReader(path: path, what: "deps.dev requirements response")
         let key = try depsDevKey(value, r)
         var f = Fragment()
-        f.dependenciesVersion = try r.optionalString(value["version"], "version")
-            ?? r.optionalString(value["versionKey"]?["version"], "versionKey.version")
+        f.dependenciesVersion = try r.firstString([(value["version"], "version"), (value["versionKey"]?["version"], "versionKey.version")])
         var dependencies: [Dependency] = []
         for (i, q) in try r.array(value["requirements"], "requirements").enumerated() {
             let name = try r.string(q["name"], "requirements[\(i)].name")
-            let constraint = try r.optionalString(q["version_constraint"], "requirements[\(i)].version_constraint")
-                ?? r.optionalString(q["versionConstraint"], "requirements[\(i)].versionConstraint")
+            let constraint = try r.firstString([
+                (q["version_constraint"], "requirements[\(i)].version_constraint"),
+                (q["versionConstraint"], "requirements[\(i)].versionConstraint"),
+            ])
             dependencies.append(Dependency(purl: "pkg:\(key.type)/\(name)", versionRange: constraint))
         }
         f.dependencies = dependencies
@@ -518,15 +542,13 @@ enum ResponseExtractor {
         var f = Fragment()
         for (key, project, field) in projects {
             _ = try r.object(project, field)
-            let id = try r.optionalString(project["project_id"], field + ".project_id")
-                ?? r.optionalString(project["projectKey"]?["id"], field + ".projectKey.id") ?? key
+            let id = try r.firstString([(project["project_id"], field + ".project_id"), (project["projectKey"]?["id"], field + ".projectKey.id")])
+                ?? key
             guard let id, let repository = RegistryIdentifiers.repositoryURL("https://" + id) else {
                 throw r.fail("\(field) has no project id (like github.com/owner/repo)")
             }
-            let stars = try r.optionalCount(project["stars_count"], field + ".stars_count")
-                ?? r.optionalCount(project["starsCount"], field + ".starsCount")
-            let forks = try r.optionalCount(project["forks_count"], field + ".forks_count")
-                ?? r.optionalCount(project["forksCount"], field + ".forksCount")
+            let stars = try r.firstCount([(project["stars_count"], field + ".stars_count"), (project["starsCount"], field + ".starsCount")])
+            let forks = try r.firstCount([(project["forks_count"], field + ".forks_count"), (project["forksCount"], field + ".forksCount")])
             f.signals.append(RepositorySignals(repository: repository, stars: stars, forks: forks))
         }
         return (nil, f)
