@@ -24,26 +24,13 @@ struct AtlasHandlers {
         }
         let repoID = AtlasEvents.repositoryID(repository)
         let edges = sbom.edges(repository: repoID)
-        let owner = repository.split(separator: "/").first.map { $0.lowercased() } ?? ""
-        // The repository itself, then every package it names.
-        try await context.query("""
-            INSERT INTO \(unescaped: t("vertices")) (canonical_id, vertex_type, display_name, owner, repo_url, has_sbom)
-            VALUES (\(repoID), 'repo', \(String(repository.split(separator: "/").last ?? "")), \(owner), \("https://github.com/\(repository)"), true)
-            ON CONFLICT (canonical_id) DO UPDATE SET has_sbom = true, vertex_type = 'repo'
-            """)
-        var latest: [String: SBOMDocument.Package] = [:]
-        for p in sbom.packages where p.id != repoID && !sbom.roots.contains(p.ref) { latest[p.id] = p }
-        let ids = latest.keys.sorted()
-        if !ids.isEmpty {
-            try await context.query("""
-                INSERT INTO \(unescaped: t("vertices")) AS v (canonical_id, vertex_type, display_name, owner, latest_version, repo_url)
-                SELECT u.id, 'external-repo', u.name, \(unescaped: Self.ownerSQL("u.id")), NULLIF(u.version, ''), NULLIF(u.url, '')
-                  FROM unnest(\(ids), \(ids.map { latest[$0]!.name }), \(ids.map { latest[$0]!.version ?? "" }),
-                              \(ids.map { latest[$0]!.repositoryURL ?? "" })) AS u(id, name, version, url)
-                ON CONFLICT (canonical_id) DO UPDATE
-                   SET latest_version = coalesce(EXCLUDED.latest_version, v.latest_version), repo_url = coalesce(v.repo_url, EXCLUDED.repo_url)
-                """)
-        }
+        // The repository itself, then every package it names. Vertex attributes come only from the
+        // id or from one authoritative source (the registry for versions and URLs), never from
+        // whichever SBOM came last: SBOMs of different repositories disagree on versions, and
+        // partitions are applied in any order.
+        let ids = Set(sbom.packages.filter { $0.id != repoID && !sbom.roots.contains($0.ref) }.map(\.id)).sorted()
+        try await ensureVertices([repoID] + ids)
+        try await context.query("UPDATE \(unescaped: t("vertices")) SET has_sbom = true WHERE canonical_id = \(repoID)")
         var old: Set<String> = []
         for try await source in try await context.query(
             "SELECT DISTINCT in_id FROM \(unescaped: t("sbom_edges")) WHERE repository_id = \(repoID)"
@@ -182,12 +169,7 @@ struct AtlasHandlers {
         guard let repository = payload["repository"]?.stringValue else { throw ProjectionError("commits event without a repository") }
         let repoID = AtlasEvents.repositoryID(repository)
         let commits = payload["commits"]?.arrayValue ?? []
-        try await context.query("""
-            INSERT INTO \(unescaped: t("vertices")) (canonical_id, vertex_type, display_name, owner, repo_url)
-            VALUES (\(repoID), 'external-repo', \(String(repository.split(separator: "/").last ?? "")),
-                    \(repository.split(separator: "/").first.map { $0.lowercased() } ?? ""), \("https://github.com/\(repository)"))
-            ON CONFLICT (canonical_id) DO NOTHING
-            """)
+        try await ensureVertices([repoID])
         if !commits.isEmpty {
             let shas = commits.map { $0["sha"]?.stringValue ?? "" }
             let hashes = commits.map { $0["author_email_sha256"]?.stringValue ?? "" }
@@ -202,9 +184,9 @@ struct AtlasHandlers {
             try await context.query("""
                 INSERT INTO \(unescaped: t("contributors")) AS c (email_hash, name, last_commit_at)
                 SELECT DISTINCT ON (h) h, n, d::timestamptz FROM unnest(\(hashes), \(names), \(dates)) AS u(h, n, d)
-                 ORDER BY h, d::timestamptz DESC, n
+                 ORDER BY h, d::timestamptz DESC, n DESC
                 ON CONFLICT (email_hash) DO UPDATE
-                   SET name = CASE WHEN EXCLUDED.last_commit_at >= c.last_commit_at THEN EXCLUDED.name ELSE c.name END,
+                   SET name = CASE WHEN (EXCLUDED.last_commit_at, EXCLUDED.name) > (c.last_commit_at, c.name) THEN EXCLUDED.name ELSE c.name END,
                        last_commit_at = greatest(c.last_commit_at, EXCLUDED.last_commit_at)
                 """)
             try await context.query("""
@@ -228,17 +210,11 @@ struct AtlasHandlers {
         let source = repository ?? purl
         var names = [purl]
         if let repository { names.append(repository) }
-        for id in names {
-            try await context.query("""
-                INSERT INTO \(unescaped: t("vertices")) (canonical_id, vertex_type, display_name, owner, repo_url)
-                VALUES (\(id), 'external-repo', \(Self.displayName(id)), \(AtlasEvents.githubOwner(ofID: id)), \(o["repository_url"]?.stringValue))
-                ON CONFLICT (canonical_id) DO NOTHING
-                """)
-        }
+        try await ensureVertices(names)
         let releases = JSONWriter.string(o["releases"] ?? .array([]))
         try await context.query("""
-            UPDATE \(unescaped: t("vertices")) SET latest_version = coalesce(\(o["latest_version"]?.stringValue), latest_version),
-                   releases = \(releases)::jsonb, repo_url = coalesce(repo_url, \(o["repository_url"]?.stringValue)),
+            UPDATE \(unescaped: t("vertices")) SET latest_version = \(o["latest_version"]?.stringValue),
+                   releases = \(releases)::jsonb, repo_url = \(o["repository_url"]?.stringValue),
                    adoption_downloads = \(o["downloads_30d"]?.int64Value)
              WHERE canonical_id = \(purl)
             """)
@@ -278,11 +254,7 @@ struct AtlasHandlers {
             ranges.append("")
         }
         if !ins.isEmpty {
-            try await context.query("""
-                INSERT INTO \(unescaped: t("vertices")) (canonical_id, vertex_type, display_name, owner)
-                SELECT DISTINCT v, 'external-repo', v, \(unescaped: Self.ownerSQL("v")) FROM unnest(\(ins + outs)) AS v
-                ON CONFLICT (canonical_id) DO NOTHING
-                """)
+            try await ensureVertices(ins + outs)
             try await context.query("""
                 INSERT INTO \(unescaped: t("registry_edges")) (source_purl, in_id, out_id, version_range)
                 SELECT \(purl), * FROM unnest(\(ins), \(outs), \(ranges)) ON CONFLICT DO NOTHING
@@ -298,17 +270,29 @@ struct AtlasHandlers {
             throw ProjectionError("repository observation needs a GitHub repository_url")
         }
         let id = AtlasEvents.repositoryID(ownerRepo)
+        try await ensureVertices([id])
         try await context.query("""
-            INSERT INTO \(unescaped: t("vertices")) AS v (canonical_id, vertex_type, display_name, owner, repo_url, adoption_stars, adoption_forks)
-            VALUES (\(id), 'external-repo', \(String(ownerRepo.split(separator: "/").last ?? "")),
-                    \(ownerRepo.split(separator: "/").first.map { $0.lowercased() }), \("https://github.com/\(ownerRepo)"),
-                    \(o["stars"]?.int64Value), \(o["forks"]?.int64Value))
-            ON CONFLICT (canonical_id) DO UPDATE SET adoption_stars = EXCLUDED.adoption_stars, adoption_forks = EXCLUDED.adoption_forks
+            UPDATE \(unescaped: t("vertices")) SET adoption_stars = \(o["stars"]?.int64Value), adoption_forks = \(o["forks"]?.int64Value)
+             WHERE canonical_id = \(id)
             """)
         try await link(vertices: [id], into: &batch)
     }
 
     // MARK: Shared steps
+
+    /// Creates vertices that do not exist yet, with what their id alone says: display name, GitHub
+    /// owner and, for GitHub repositories, their URL.
+    func ensureVertices(_ ids: [String]) async throws {
+        let unique = Array(Set(ids)).sorted()
+        guard !unique.isEmpty else { return }
+        try await context.query("""
+            INSERT INTO \(unescaped: t("vertices")) (canonical_id, vertex_type, display_name, owner, repo_url)
+            SELECT u.id, 'external-repo', u.name, \(unescaped: Self.ownerSQL("u.id")),
+                   CASE WHEN u.id LIKE 'pkg:github/%' THEN 'https://github.com/' || substr(u.id, 12) END
+              FROM unnest(\(unique), \(unique.map(Self.displayName))) AS u(id, name)
+            ON CONFLICT (canonical_id) DO NOTHING
+            """)
+    }
 
     /// Assigns each vertex its project: a project naming exactly its repository wins, else one whose
     /// GitHub owner is the vertex's owner (the smallest id when several do). A vertex is a repo when
@@ -450,9 +434,12 @@ struct AtlasHandlers {
         "CASE WHEN \(expression) LIKE 'pkg:github/%' THEN lower(split_part(substr(\(expression), 12), '/', 1)) END"
     }
 
+    /// `pkg:github/Owner/Repo` -> `Repo`; `pkg:npm/%40scope/name` -> `@scope/name`; `pkg:pypi/x` -> `x`.
     static func displayName(_ id: String) -> String {
-        let path = id.split(separator: "/", omittingEmptySubsequences: true)
-        return path.last.map(String.init)?.removingPercentEncoding ?? id
+        guard id.hasPrefix("pkg:"), let slash = id.firstIndex(of: "/") else { return id }
+        let path = String(id[id.index(after: slash)...])
+        if id.hasPrefix("pkg:github/") { return path.split(separator: "/").last.map(String.init) ?? path }
+        return path.removingPercentEncoding ?? path
     }
 }
 
