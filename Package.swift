@@ -154,6 +154,7 @@ let package = Package(
             name: "StrataBenchmarks",
             dependencies: [
                 "StrataCore",
+                "StrataAtlas",
                 "StrataLedger",
                 "StrataPostgres",
                 "StrataProjections",

@@ -4,11 +4,49 @@ import PostgresNIO
 import StrataApp
 import StrataBenchmarks
 import StrataCore
+import ServiceLifecycle
+import StrataProjections
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self])
+
+    struct AtlasBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "atlas",
+            abstract: "Criticality on a 10,000-node / 100,000-edge graph: SBOM append to updated metrics visible through the API, vs full recomputation.",
+            discussion: "Serves the API on --port inside this process and polls it over HTTP; runs in a scratch database (strata_bench); build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Repositories (each with an SBOM).") var repos = 2000
+        @Option(help: "Packages.") var packages = 8000
+        @Option(help: "SBOM updates to time.") var samples = 200
+        @Option(help: "Port for the in-process API.") var port = 18181
+
+        func run() async throws {
+            let bench = AtlasBenchmark(repos: repos, packages: packages, samples: samples, apiBaseURL: "http://127.0.0.1:\(port)")
+            let port = self.port
+            try await withScratchDatabase(options) { strata in
+                try await strata.registerProjections(ProjectionRegistry.all())
+                var server = ServerSettings()
+                server.port = port
+                server.rateLimitPerMinute = 0
+                let app = strata.makeApplication(server)
+                let report = try await withThrowingTaskGroup(of: AtlasBenchmark.Report?.self) { group in
+                    group.addTask {
+                        try await app.run()
+                        return nil
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                    let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
+                    group.cancelAll()
+                    return report
+                }
+                printLine(report.markdown)
+            }
+        }
+    }
 
     struct LedgerBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
