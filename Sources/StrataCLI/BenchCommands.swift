@@ -10,7 +10,37 @@ import StrataProjections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self])
+
+    struct LookupBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "lookups",
+            abstract: "Transaction-hash lookups at a fixed rate against a running `strata serve` (run it in another process).",
+            discussion: """
+                Takes the hashes to look up from the database the server reads (--database-url, e.g. the strata_bench \
+                database `strata bench ledger` leaves behind), then drives GET /v1/transactions/{hash} at --rate.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "The server's base URL.") var url = "http://127.0.0.1:8080"
+        @Option(help: "Requests per second.") var rate = 1000
+        @Option(help: "Seconds of load.") var seconds = 30
+
+        func run() async throws {
+            let bench = LookupBenchmark(baseURL: url, rate: rate, seconds: seconds)
+            try await options.run { strata in
+                var hashes: [String] = []
+                for try await h in try await strata.client.query(
+                    "SELECT transaction_hash FROM ledger_index.transactions_by_hash ORDER BY md5(transaction_hash) LIMIT 20000", logger: strata.logger
+                ).decode(String.self) { hashes.append(h) }
+                guard !hashes.isEmpty else {
+                    throw StrataError(.notFound, "no transactions in this database; run `strata bench ledger` (or ingest ledgers) first")
+                }
+                progress("\(hashes.count) hashes; \(bench.rate) requests/s for \(bench.seconds) s against \(bench.baseURL)")
+                printLine(try await bench.run(hashes: hashes).markdown)
+            }
+        }
+    }
 
     struct AtlasBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
