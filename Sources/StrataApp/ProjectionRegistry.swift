@@ -9,6 +9,16 @@ public enum ProjectionRegistry {
         [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection()]
     }
 
+    /// The projections whose topics the topology declares (a deployment may leave domains out).
+    public static func runnable(in topology: Topology) -> (run: [any Projection], skipped: [String]) {
+        var run: [any Projection] = []
+        var skipped: [String] = []
+        for p in all() {
+            if p.topics.allSatisfy({ topology.topics[$0] != nil }) { run.append(p) } else { skipped.append(p.name) }
+        }
+        return (run, skipped)
+    }
+
     /// The named projections, or an error naming the unknown one.
     public static func named(_ names: [String]) throws -> [any Projection] {
         let known = all()

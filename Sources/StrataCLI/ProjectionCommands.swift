@@ -40,7 +40,16 @@ struct Work: AsyncParsableCommand {
         let settings = try worker.settings()
         let names = projections
         try await options.run { strata in
-            let selected = names.isEmpty ? ProjectionRegistry.all() : try ProjectionRegistry.named(names)
+            let selected: [any Projection]
+            if names.isEmpty {
+                let (run, skipped) = ProjectionRegistry.runnable(in: strata.topology)
+                if !skipped.isEmpty {
+                    strata.logger.notice("projections skipped: their topics are not in the topology", metadata: ["projections": "\(skipped)"])
+                }
+                selected = run
+            } else {
+                selected = try ProjectionRegistry.named(names)
+            }
             let worker = ProjectionWorker(projections: selected, log: strata.log, client: strata.client, settings: settings, logger: strata.logger)
             FileHandle.standardError.write(Data("worker \(settings.workerID) running \(selected.map(\.name).joined(separator: ", "))\n".utf8))
             try await strata.runServices([worker])
@@ -72,7 +81,7 @@ struct Replay: AsyncParsableCommand {
         let settings = replaySettings
         let (name, all, abort) = (projection, self.all, self.abort)
         try await options.run { strata in
-            let targets = all ? ProjectionRegistry.all() : try ProjectionRegistry.named([name!])
+            let targets = all ? ProjectionRegistry.runnable(in: strata.topology).run : try ProjectionRegistry.named([name!])
             let catalog = GenerationCatalog(client: strata.client, log: strata.log, logger: strata.logger)
             for projection in targets {
                 if abort {

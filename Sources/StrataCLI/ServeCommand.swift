@@ -37,17 +37,18 @@ struct Serve: AsyncParsableCommand {
         let serverSettings = server
         try await options.run { strata in
             _ = StrataMetrics.registry()
-            try await strata.registerProjections(ProjectionRegistry.all())
+            let projections = ProjectionRegistry.runnable(in: strata.topology).run
+            try await strata.registerProjections(projections)
             if demo { try await DemoData.load(into: strata) }
             var services: [any Service] = [strata.makeApplication(serverSettings), LagReporter(strata: strata)]
             if !noWorkers {
-                services.append(ProjectionWorker(projections: ProjectionRegistry.all(), log: strata.log, client: strata.client,
+                services.append(ProjectionWorker(projections: projections, log: strata.log, client: strata.client,
                     settings: settings, logger: strata.logger, onBatch: StrataMetrics.recordBatch))
             }
             FileHandle.standardError.write(Data("""
                 strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.databaseDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
-                  workers: \(noWorkers ? "none (--no-workers)" : ProjectionRegistry.all().map(\.name).joined(separator: ", "))
+                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))
 
                 """.utf8))
             try await strata.runServices(services)
