@@ -15,8 +15,10 @@ public enum DemoData {
         }
         var loaded = ["\(try await append(drafts, strata)) demo events"]
         let env = ProcessInfo.processInfo.environment
-        let data = URL(fileURLWithPath: env["STRATA_DEMO_DATA"] ?? "../shared/data")
         let fm = FileManager.default
+        // The workspace's shared data, else the copy the tests use.
+        let data = URL(fileURLWithPath: env["STRATA_DEMO_DATA"]
+            ?? (fm.fileExists(atPath: "../shared/data/stellar") ? "../shared/data" : "Tests/Fixtures/shared-data"))
         let etl = data.appendingPathComponent("stellar/etl")
         if fm.fileExists(atPath: etl.path) {
             let files = ["10_ledgers.json", "10_ledgers_txs.json", "10_ledgers_ops.json", "10_ledgers_effects.json", "10_ledgers_trades.json",

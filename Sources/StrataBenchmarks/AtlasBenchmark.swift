@@ -53,20 +53,6 @@ public struct AtlasBenchmark: Sendable {
         }
     }
 
-    func sbom(repo: String, deps: [String]) -> JSONValue {
-        var packages: [JSONValue] = [["SPDXID": "SPDXRef-root", "name": .string(repo), "versionInfo": "main",
-            "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": .string("pkg:github/\(repo)@main")]]]]
-        var relationships: [JSONValue] = [["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-root"]]
-        for (i, d) in deps.enumerated() {
-            packages.append(["SPDXID": .string("SPDXRef-p\(i)"), "name": .string(d), "versionInfo": "1.0.0",
-                "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": .string("\(d)@1.0.0")]]])
-            relationships.append(["spdxElementId": "SPDXRef-root", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": .string("SPDXRef-p\(i)")])
-        }
-        return ["spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": .string("com.github.\(repo)"),
-                "documentNamespace": "https://example.org/bench", "creationInfo": ["created": "2026-01-01T00:00:00Z", "creators": ["Tool: bench"]],
-                "packages": .array(packages), "relationships": .array(relationships)]
-    }
-
     public func run(log: PostgresEventLog, producer: EventProducer, client: PostgresClient, logger: Logger) async throws -> Report {
         var rng = SystemRandomNumberGenerator()
         let ingest = AtlasIngest(schemas: producer.schemas)
@@ -101,7 +87,7 @@ public struct AtlasBenchmark: Sendable {
             return deps.sorted()
         }
         for repo in repoNames {
-            drafts.append(try ingest.sbomDraft(JSONWriter.bytes(sbom(repo: repo, deps: repoDeps())), source: "bench", repository: repo))
+            drafts.append(try ingest.sbomDraft(JSONWriter.bytes(SyntheticSBOM.spdx(repository: repo, dependencies: repoDeps())), source: "bench", repository: repo))
         }
         progress("appending \(drafts.count) setup events...")
         for start in stride(from: 0, to: drafts.count, by: 500) {
@@ -137,7 +123,7 @@ public struct AtlasBenchmark: Sendable {
             let session = URLSession(configuration: .ephemeral)
             for i in 0..<samples {
                 let repo = repoNames[Int.random(in: 0..<repoNames.count, using: &rng)]
-                var draft = try ingest.sbomDraft(JSONWriter.bytes(sbom(repo: repo, deps: repoDeps())), source: "bench \(i)", repository: repo)
+                var draft = try ingest.sbomDraft(JSONWriter.bytes(SyntheticSBOM.spdx(repository: repo, dependencies: repoDeps())), source: "bench \(i)", repository: repo)
                 draft.id = "bench-update-\(i)-\(UUID().uuidString)"
                 let t0 = clock.now
                 let receipt = try await producer.append([draft])[0]

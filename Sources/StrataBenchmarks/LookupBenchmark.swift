@@ -1,10 +1,8 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// Point lookups by transaction hash against a running `strata serve` (another process), at a fixed
 /// request rate. Open loop: each request's latency is measured from the moment it was due, so a
@@ -13,13 +11,11 @@ public struct LookupBenchmark: Sendable {
     public var baseURL: String
     public var rate: Int
     public var seconds: Int
-    public var concurrency: Int
 
-    public init(baseURL: String, rate: Int = 1000, seconds: Int = 30, concurrency: Int = 64) {
+    public init(baseURL: String, rate: Int = 1000, seconds: Int = 30) {
         self.baseURL = baseURL
         self.rate = rate
         self.seconds = seconds
-        self.concurrency = concurrency
     }
 
     public struct Report: Sendable {
@@ -37,46 +33,62 @@ public struct LookupBenchmark: Sendable {
         }
     }
 
-    public func run(hashes: [String]) async throws -> Report {
+    /// Open loop over `connections` keep-alive connections, each on its own thread: request i is
+    /// due at start + i/rate and goes out on connection i mod connections; its latency counts from
+    /// when it was due.
+    public func run(hashes: [String], connections: Int = 16) async throws -> Report {
         precondition(!hashes.isEmpty)
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpMaximumConnectionsPerHost = concurrency
-        configuration.timeoutIntervalForRequest = 10
-        let session = URLSession(configuration: configuration)
-        let clock = ContinuousClock()
+        guard let url = URL(string: baseURL), let host = url.host, let port = url.port else {
+            throw HTTPLoadError("--url must look like http://127.0.0.1:8080")
+        }
         let total = rate * seconds
-        let interval = Duration.nanoseconds(1_000_000_000 / Int64(rate))
-        // Warm up the connections.
-        for hash in hashes.prefix(concurrency) { _ = try? await session.data(from: URL(string: "\(baseURL)/v1/transactions/\(hash)")!) }
-        let start = clock.now
-        let collector = Collector()
-        try await withThrowingDiscardingTaskGroup { group in
-            for i in 0..<total {
-                let due = start + interval * i
-                if clock.now < due { try await clock.sleep(until: due) }
-                let url = URL(string: "\(baseURL)/v1/transactions/\(hashes[i % hashes.count])")!
-                group.addTask {
-                    var ok = false
-                    if let (_, response) = try? await session.data(from: url) { ok = (response as? HTTPURLResponse)?.statusCode == 200 }
-                    await collector.record(clock.now - due, ok: ok)
+        let intervalNanos = UInt64(1_000_000_000 / rate)
+        // Connections are opened (and warmed) by their threads, before the first request is due.
+        let start = DispatchTime.now().uptimeNanoseconds + 500_000_000
+        let results = LockedResults()
+        let group = DispatchGroup()
+        for k in 0..<connections {
+            group.enter()
+            Thread.detachNewThread {
+                var recorder = LatencyRecorder()
+                var errors = 0
+                guard let connection = try? HTTPConnection(host: host, port: UInt16(port)),
+                    (try? connection.get("/v1/transactions/\(hashes[k % hashes.count])", host: host)) != nil
+                else {
+                    results.add(recorder, (total - k + connections - 1) / connections)
+                    group.leave()
+                    return
                 }
+                var i = k
+                while i < total {
+                    let due = start + UInt64(i) * intervalNanos
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    if now < due { usleep(useconds_t((due - now) / 1000)) }
+                    let status = (try? connection.get("/v1/transactions/\(hashes[i % hashes.count])", host: host)) ?? 0
+                    let done = DispatchTime.now().uptimeNanoseconds
+                    recorder.record(.nanoseconds(Int64(done > due ? done - due : 0)))
+                    if status != 200 { errors += 1 }
+                    i += connections
+                }
+                results.add(recorder, errors)
+                group.leave()
             }
         }
-        let results = await collector.results
-        let elapsed = clock.now - start
-        return Report(requests: total, errors: results.1, achievedRate: Double(total) / elapsed.seconds, latencies: results.0)
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            group.notify(queue: .global()) { continuation.resume() }
+        }
+        let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let (latencies, errors) = results.value
+        return Report(requests: total, errors: errors, achievedRate: Double(total) / elapsed, latencies: latencies)
     }
 }
 
-/// Gathers latencies from concurrent requests.
-actor Collector {
-    private var recorder = LatencyRecorder()
-    private var errors = 0
-
-    func record(_ latency: Duration, ok: Bool) {
-        recorder.record(latency)
-        if !ok { errors += 1 }
+/// Results from the load threads.
+final class LockedResults: Sendable {
+    private let state = Mutex<(LatencyRecorder, Int)>((LatencyRecorder(), 0))
+    func add(_ recorder: LatencyRecorder, _ errors: Int) {
+        state.withLock { $0.0.merge(recorder); $0.1 += errors }
     }
-
-    var results: (LatencyRecorder, Int) { (recorder, errors) }
+    var value: (LatencyRecorder, Int) { state.withLock { $0 } }
 }
+

@@ -11,32 +11,6 @@ import Testing
 /// repository's dependencies, projects changing status, registry edges), the criticality in the
 /// tables equals a from-scratch computation over the same tables; and a replay gives the same tables.
 @Suite(.serialized) struct AtlasIncrementalTests {
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func sbom(repo: String, deps: [String]) -> JSONValue {
-        var packages: [JSONValue] = [["SPDXID": "SPDXRef-root", "name": .string(repo), "versionInfo": "main",
-            "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": .string("pkg:github/\(repo)@main")]]]]
-        var relationships: [JSONValue] = [["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-root"]]
-        for (i, d) in deps.enumerated() {
-            packages.append(["SPDXID": .string("SPDXRef-p\(i)"), "name": .string(d), "versionInfo": "1.0.0",
-                "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": .string("\(d)@1.0.0")]]])
-            relationships.append(["spdxElementId": "SPDXRef-root", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": .string("SPDXRef-p\(i)")])
-        }
-        return ["spdxVersion": "SPDX-2.3", "dataLicense": "CC0-1.0", "SPDXID": "SPDXRef-DOCUMENT", "name": .string("com.github.\(repo)"),
-                "documentNamespace": .string("https://example.org/\(UUID().uuidString)"),
-                "creationInfo": ["created": "2026-01-01T00:00:00Z", "creators": ["Tool: test"]],
-                "packages": .array(packages), "relationships": .array(relationships)]
-    }
-
     /// Scores recomputed from scratch from the projection's own tables.
     static func fromScratch(_ client: PostgresClient) async throws -> [String: Int] {
         var graph = DependencyGraph()
@@ -66,7 +40,7 @@ import Testing
 
     @Test func incrementalEqualsFromScratchAfterEveryEvent() async throws {
         try await TestEnvironment.withStrata { strata in
-            var rng = Generator(state: 7)
+            var rng = SeededGenerator(seed: 7)
             let owners = ["alpha", "beta", "gamma"]
             let repos = (0..<8).map { "\(owners[$0 % 3])/repo\($0)" }
             let packages = (0..<14).map { "pkg:npm/lib\($0)" } + repos.map { "pkg:github/\($0)" }
@@ -78,7 +52,7 @@ import Testing
                 case 0..<6:
                     let repo = repos.randomElement(using: &rng)!
                     let deps = packages.filter { $0 != "pkg:github/\(repo)" && Int.random(in: 0..<5, using: &rng) == 0 }
-                    draft = try AtlasIngest(schemas: strata.schemas).sbomDraft(JSONWriter.bytes(Self.sbom(repo: repo, deps: deps)), source: "step \(step)", repository: repo)
+                    draft = try AtlasIngest(schemas: strata.schemas).sbomDraft(JSONWriter.bytes(SyntheticSBOM.spdx(repository: repo, dependencies: deps)), source: "step \(step)", repository: repo)
                 case 6..<8:
                     let owner = owners.randomElement(using: &rng)!
                     draft = EventDraft(topic: "grants", key: "p-\(owner)", type: "grants.project.upserted", source: "test", payload: [

@@ -1,19 +1,7 @@
 import Foundation
+import StrataTestSupport
 import Testing
 @testable import StrataAtlas
-
-/// SplitMix64: a small deterministic generator, so failures reproduce from the seed.
-private struct GraphSeededRNG: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 @Suite("GraphMetricsTests")
 struct GraphMetricsTests {
@@ -227,7 +215,7 @@ struct GraphMetricsTests {
     /// from-scratch oracle's, and so must the scores accumulated from the reported changes.
     @Test(arguments: [(1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (6, 1), (7, 1), (8, 1), (9, 5), (10, 5), (11, 5)] as [(UInt64, Int)])
     func incrementalMatchesFullRecompute(seed: UInt64, scale: Int) {
-        var rng = GraphSeededRNG(seed: seed)
+        var rng = SeededGenerator(seed: seed)
         let steps = scale == 1 ? 400 : 250
         let repos = (0..<(25 * scale)).map { "repo\($0)" }
         let packages = (0..<(35 * scale)).map { "pkg\($0)" }
@@ -249,14 +237,14 @@ struct GraphMetricsTests {
         // 15 (per scale) more packages appear half-way through: at scale 1 the node count passes 64, so
         // the bitset rows widen.
         var packageCount = 35 * scale
-        func package(after source: String?, _ rng: inout GraphSeededRNG) -> String {
+        func package(after source: String?, _ rng: inout SeededGenerator) -> String {
             if layered, let source, source.hasPrefix("pkg"), let i = Int(source.dropFirst(3)),
                i + 1 < packageCount, Int.random(in: 0..<20, using: &rng) != 0 {
                 return "pkg\(Int.random(in: (i + 1)..<packageCount, using: &rng))"
             }
             return "pkg\(Int.random(in: 0..<packageCount, using: &rng))"
         }
-        func randomTargets(of source: String?, upTo maxCount: Int = 5, _ rng: inout GraphSeededRNG) -> Set<String> {
+        func randomTargets(of source: String?, upTo maxCount: Int = 5, _ rng: inout SeededGenerator) -> Set<String> {
             let count = Int.random(in: 0...maxCount, using: &rng)
             // Mostly packages, sometimes repos (repo -> repo dependencies), sometimes self.
             return Set((0..<count).map { _ in
@@ -264,7 +252,7 @@ struct GraphMetricsTests {
             })
         }
 
-        func randomMutation(_ rng: inout GraphSeededRNG) -> GraphMutation {
+        func randomMutation(_ rng: inout SeededGenerator) -> GraphMutation {
             switch Int.random(in: 0..<100, using: &rng) {
             case 0..<30:
                 let repo = repos.randomElement(using: &rng)!
@@ -348,7 +336,7 @@ struct GraphMetricsTests {
     // MARK: - Determinism
 
     @Test func sameFinalStateThroughDifferentOrdersGivesSameScores() {
-        var rng = GraphSeededRNG(seed: 42)
+        var rng = SeededGenerator(seed: 42)
         let repos = (0..<30).map { "repo\($0)" }
         let packages = (0..<50).map { "pkg\($0)" }
         let projects = (0..<8).map { "proj\($0)" }
@@ -405,7 +393,7 @@ struct GraphMetricsTests {
     /// packages in 8 layers (popular packages more often), some repo -> repo edges, and a few back edges
     /// that close cycles. Prints the full build time and p50/p99 of `setOutEdges` of one repo.
     @Test func performance() {
-        var rng = GraphSeededRNG(seed: 7)
+        var rng = SeededGenerator(seed: 7)
         let repoCount = 2_000
         let packageCount = 8_000
         let layers = 8
@@ -416,11 +404,11 @@ struct GraphMetricsTests {
         let statuses: [ProjectActivityStatus] = [.live, .live, .live, .live, .inDev, .inDev, .discontinued, .discontinued, .nonResponsive, .unknown]
 
         /// A package in `layer`, skewed towards low indexes (popular packages).
-        func package(inLayer layer: Int, _ rng: inout GraphSeededRNG) -> Int {
+        func package(inLayer layer: Int, _ rng: inout SeededGenerator) -> Int {
             let u = Double.random(in: 0..<1, using: &rng)
             return layer * perLayer + Int(u * u * u * Double(perLayer))
         }
-        func repoDependencies(_ rng: inout GraphSeededRNG) -> Set<String> {
+        func repoDependencies(_ rng: inout SeededGenerator) -> Set<String> {
             var result = Set<String>()
             let count = Int.random(in: 8...22, using: &rng)
             while result.count < count {

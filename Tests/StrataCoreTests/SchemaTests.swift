@@ -68,8 +68,11 @@ import Testing
 
     /// The CycloneDX 1.6 conformance set: every valid-* accepted, every invalid-* rejected.
     @Test func cycloneDXConformance() throws {
-        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/data/atlas/sbom/cyclonedx-1.6")
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var dir = root.deletingLastPathComponent().appendingPathComponent("shared/data/atlas/sbom/cyclonedx-1.6")
+        if !FileManager.default.fileExists(atPath: dir.path) {
+            dir = root.appendingPathComponent("Tests/Fixtures/shared-data/atlas/sbom/cyclonedx-1.6")
+        }
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted()
         var documents: [(uri: String, document: JSONValue)] = []
         for f in files where f.hasSuffix(".schema.json") {

@@ -1,10 +1,11 @@
 import Foundation
 import StrataCore
 import StrataLedger
+import StrataTestSupport
 import Testing
 
 /// The stellar-etl sample exports (read-only); STELLAR_ETL_DATA overrides the folder.
-private let dataDirectory = ProcessInfo.processInfo.environment["STELLAR_ETL_DATA"] ?? "/work/shared/data/stellar/etl"
+private let dataDirectory = ProcessInfo.processInfo.environment["STELLAR_ETL_DATA"] ?? TestEnvironment.sharedData.appendingPathComponent("stellar/etl").path
 
 private func jsonLines(_ name: String) throws -> [JSONValue] {
     let text = try String(contentsOfFile: "\(dataDirectory)/\(name)", encoding: .utf8)

@@ -18,7 +18,13 @@ public enum TestEnvironment {
         fatalError("cannot find the repository root above \(#filePath)")
     }()
 
-    public static var sharedData: URL { repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data") }
+    /// The real datasets: the workspace's `../shared/data` when present, else the copy under
+    /// `Tests/Fixtures/shared-data` (so a clone anywhere tests the same way).
+    public static var sharedData: URL {
+        let workspace = repositoryRoot.deletingLastPathComponent().appendingPathComponent("shared/data")
+        if FileManager.default.fileExists(atPath: workspace.appendingPathComponent("stellar/etl").path) { return workspace }
+        return repositoryRoot.appendingPathComponent("Tests/Fixtures/shared-data")
+    }
 
     public static let logger: Logger = {
         var logger = Logger(label: "strata-test") { StreamLogHandler.standardError(label: $0) }

@@ -31,15 +31,22 @@ public struct LedgerRoutes: APIRoutes {
             return rawJSONResponse(json)
         }
 
+        // Without ?include=xdr only the small columns are read: the XDR columns are large and
+        // compressed, and reading them just to drop them would dominate the lookup.
+        let summaryColumns = LedgerBronzeProjection.columnNames(LedgerBronzeProjection.tables[1].columns)
+            .filter { !["tx_envelope", "tx_result", "tx_meta", "tx_fee_meta"].contains($0) }
+        let summary = "json_build_object(\(summaryColumns.map { "'\($0)', t.\($0)" }.joined(separator: ", ")), 'application_order', i.application_order)"
+        let full = "(to_jsonb(t) || jsonb_build_object('application_order', i.application_order))"
         router.get("/v1/transactions/:hash") { request, context -> Response in
             let hash = try LedgerParameters.hash(context.parameters.get("hash"))
-            let withXDR = request.stringQuery("include") == "xdr"
-            guard let json = try await JSONPage.one(db, """
-                SELECT (to_jsonb(t) - CASE WHEN \(withXDR) THEN '{}'::text[] ELSE ARRAY['tx_envelope', 'tx_result', 'tx_meta', 'tx_fee_meta'] END
-                        || jsonb_build_object('application_order', i.application_order))::text
+            let object = request.stringQuery("include") == "xdr" ? full : summary
+            var binds = PostgresBindings()
+            binds.append(hash)
+            guard let json = try await JSONPage.one(db, PostgresQuery(unsafeSQL: """
+                SELECT \(object)::text
                   FROM ledger_index.transactions_by_hash i JOIN ledger_bronze.transactions t USING (transaction_hash)
-                 WHERE i.transaction_hash = \(hash)
-                """, logger: logger)
+                 WHERE i.transaction_hash = $1
+                """, binds: binds), logger: logger)
             else { throw APIError.notFound("transaction \(hash) is not in the log") }
             return rawJSONResponse(json)
         }
