@@ -62,6 +62,10 @@ struct ScratchGitRepository {
             let history = try AtlasIngest.readGitHistory(path: git.path.path, months: nil)
             drafts += AtlasIngest.commitDrafts(history.commits, repository: "StellarCN/py-stellar-base", source: "git")
         }
+        // A real repository's history: Strata's own.
+        // (A source tarball has no history; a shallow clone has at least one commit.)
+        let own = try? AtlasIngest.readGitHistory(path: TestEnvironment.repositoryRoot.path, months: nil)
+        if let own { drafts += AtlasIngest.commitDrafts(own.commits, repository: "strata-dev/strata", source: "git") }
         for start in stride(from: 0, to: drafts.count, by: 200) {
             try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
         }
@@ -147,6 +151,13 @@ struct ScratchGitRepository {
             #expect((export.json["nodes"]?.arrayValue?.count ?? 0) > 100)
             let graphml = try await client.executeRequest(uri: "/graph/export?format=graphml", method: .get, headers: [:], body: nil)
             #expect(String(buffer: graphml.body).contains("<graphml"))
+            // Strata's own history is in the graph too.
+            if let own = try? AtlasIngest.readGitHistory(path: TestEnvironment.repositoryRoot.path, months: nil), !own.commits.isEmpty {
+                let strataRepo = try await client.json("/repos/pkg:github/strata-dev/strata/contributors")
+                let contributors = strataRepo.json.arrayValue ?? []
+                #expect(contributors.count == Set(own.commits.map(\.emailHash)).count)
+                #expect(contributors.reduce(0) { $0 + ($1["number_of_commits"]?.intValue ?? 0) } == own.commits.count)
+            }
             let contributor = try await client.json("/contributors/\(AtlasIngest.emailHash("alice@example.com"))")
             #expect(contributor.json["total_commits"] == .int(6))
         }
