@@ -7,18 +7,23 @@ import StrataProjections
 
 /// Worker options shared by `work`, `replay` and `serve`.
 struct WorkerOptions: ParsableArguments {
-    @Option(name: .customLong("batch-size"), help: "Events per batch transaction.") var batchSize = 500
+    @Option(name: .customLong("batch-size"), help: "Events per batch transaction while keeping up with the log.") var batchSize = 500
+    @Option(name: .customLong("catch-up-batch-size"), help: "Events per batch while replaying or catching up from far behind.")
+    var catchUpBatchSize = 50_000
+    @Option(name: .customLong("max-batch-mb"), help: "Stored payload megabytes per batch, whatever the event count.") var maxBatchMB = 16.0
     @Option(name: .customLong("lease-ttl"), help: "Seconds before a dead worker's partitions are taken over.") var leaseTTL = 10.0
     @Option(help: "Seconds between lease heartbeats.") var heartbeat = 2.0
     @Option(name: .customLong("max-attempts"), help: "Attempts before a failing event is parked.") var maxAttempts = 3
     @Option(name: .customLong("worker-id"), help: "This worker's id (default: host-pid-random).") var workerID: String?
 
     func settings() throws -> WorkerSettings {
-        guard batchSize > 0, leaseTTL > 0, heartbeat > 0, heartbeat < leaseTTL, maxAttempts > 0 else {
-            throw ValidationError("need batch-size > 0, max-attempts > 0 and 0 < heartbeat < lease-ttl")
+        guard batchSize > 0, catchUpBatchSize > 0, maxBatchMB > 0, leaseTTL > 0, heartbeat > 0, heartbeat < leaseTTL, maxAttempts > 0 else {
+            throw ValidationError("need batch-size, catch-up-batch-size, max-batch-mb and max-attempts > 0, and 0 < heartbeat < lease-ttl")
         }
         var s = WorkerSettings(workerID: workerID ?? WorkerSettings.defaultWorkerID())
         s.batchSize = batchSize
+        s.catchUpBatchSize = catchUpBatchSize
+        s.maxBatchBytes = max(1, Int(maxBatchMB * 1_048_576))
         s.leaseTTL = .milliseconds(Int64(leaseTTL * 1000))
         s.heartbeat = .milliseconds(Int64(heartbeat * 1000))
         s.idleWait = min(s.heartbeat, .seconds(2))

@@ -120,11 +120,13 @@ struct ScratchGitRepository {
             // Pony factor over the 24 months up to the newest commit: Alice 6 of 9 -> 1.
             #expect(detail.json["pony_factor"] == .int(1))
             #expect(project.json["pony_factor"] == .int(1))
-            var leaked = 0
-            for try await n in try await strata.client.query("""
-                SELECT count(*)::int FROM strata.events WHERE topic = 'commits' AND convert_from(payload, 'UTF8') LIKE '%example.com%' 
-                """).decode(Int.self) { leaked = n }
-            #expect(leaked == 0)
+            // (Payloads read back through the log: large ones are stored compressed.)
+            var commitEvents: [Event] = []
+            for p in 0..<(try await strata.log.topic(named: "commits").partitions) {
+                commitEvents += try await strata.log.read(topic: "commits", partition: p, from: 0, limit: 10_000)
+            }
+            #expect(!commitEvents.isEmpty)
+            #expect(!commitEvents.contains { String(decoding: $0.payload, as: UTF8.self).contains("example.com") })
 
             // Lists: PG Atlas's {items, total, limit, offset}, sorting, search, bad parameters.
             let projects = try await client.json("/projects?limit=5&sort=criticality_score:desc")

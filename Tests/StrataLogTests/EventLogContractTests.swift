@@ -62,6 +62,25 @@ import Testing
         }
     }
 
+    /// A byte budget (Kafka's fetch.max.bytes) bounds a read, but never below one event.
+    @Test(arguments: LogBackend.allCases)
+    func readsRespectAByteBudget(backend: LogBackend) async throws {
+        try await backend.withLog { log, producer in
+            let note = String(repeating: "x", count: 1000)
+            try await producer.append((0..<10).map { demoDraft(key: "budget", note: note + "\($0)") })
+            let p = Partitioner.partition(forKey: "budget", partitions: 4)
+            let all = try await log.read(topic: "demo", partition: p, from: 0, limit: 100, maxBytes: nil)
+            #expect(all.count == 10)
+            let some = try await log.read(topic: "demo", partition: p, from: 2, limit: 100, maxBytes: 3500)
+            // ~1,030 stored bytes each: the events starting before 3,500 bytes are four.
+            #expect(some.count == 4)
+            #expect(some.map(\.offset) == Array(2..<Int64(2 + some.count)))
+            let one = try await log.read(topic: "demo", partition: p, from: 0, limit: 100, maxBytes: 1)
+            #expect(one.map(\.offset) == [0])
+            #expect(try await log.read(topic: "demo", partition: p, from: 10, limit: 100, maxBytes: 1).isEmpty)
+        }
+    }
+
     @Test(arguments: LogBackend.allCases)
     func appendsAreIdempotent(backend: LogBackend) async throws {
         try await backend.withLog { log, producer in

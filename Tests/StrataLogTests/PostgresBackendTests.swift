@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PostgresNIO
 import StrataApp
 import StrataCore
@@ -88,5 +89,42 @@ import Testing
         let result = try CLIRunner.run(["topics", "--database-url", "mysql://x@y/z"])
         #expect(result.status == 78)
         #expect(result.stderr.contains("database URL must look like postgres://"))
+    }
+}
+
+/// COPY text rows survive the trip into PostgreSQL byte for byte, whatever the field holds.
+@Suite struct CopyTextRowsTests {
+    @Test func fieldsRoundTripThroughCopy() async throws {
+        try await TestEnvironment.withDatabase { database in try await database.withClient { client in
+            let logger = Logger(label: "copy-test")
+            try await client.query("CREATE TABLE copy_check (t text, i bigint, d timestamptz, b bytea, n text)", logger: logger)
+            let texts = ["plain", "tab\there", "line\nbreak", "back\\slash", "cr\rlf", "\\N", "héllo ✓", ""]
+            let dates = [Date(timeIntervalSince1970: 1_700_000_000.123456), Date(timeIntervalSince1970: 0), Date(timeIntervalSince1970: -86_400.5)]
+            var rows = CopyTextRows()
+            for (i, text) in texts.enumerated() {
+                rows.append(text)
+                rows.append(Int64(i % 2 == 0 ? -1 : 1) * Int64(i) * 1_000_000_007)
+                rows.append(dates[i % dates.count])
+                rows.appendBytea([0, 9, 10, 92, 255, UInt8(i)])
+                rows.appendNull()
+                rows.endRow()
+            }
+            #expect(rows.rows == texts.count)
+            try await client.withConnection { conn in
+                try await conn.copyFrom(table: "copy_check", logger: logger) { try await $0.write(rows.buffer) }
+            }
+            var seen = 0
+            for try await (t, i, d, b, n) in try await client.query("SELECT t, i, d, b, n FROM copy_check ORDER BY i", logger: logger)
+                .decode((String, Int64, Date, ByteBuffer, String?).self)
+            {
+                let index = Int(i.magnitude / 1_000_000_007)
+                #expect(t == texts[index])
+                #expect(abs(d.timeIntervalSince(dates[index % dates.count])) < 0.000_001)
+                #expect(Array(b.readableBytesView) == [0, 9, 10, 92, 255, UInt8(index)])
+                #expect(n == nil)
+                seen += 1
+            }
+            #expect(seen == texts.count)
+        } }
     }
 }

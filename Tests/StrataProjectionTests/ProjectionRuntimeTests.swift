@@ -109,6 +109,30 @@ import Testing
         }
     }
 
+    /// Poison events inside large batches (catch-up, replay) are found by halving the batch under
+    /// savepoints: exactly they are parked, after the full retries, and everything else is applied.
+    @Test func poisonInLargeBatchesIsIsolated() async throws {
+        try await TestEnvironment.withStrata { strata in
+            var drafts = (0..<3000).map { demoDraft(key: "k\($0 % 7)", amount: $0, id: "e\($0)") }
+            for i in [5, 1234, 1235, 2999] {
+                drafts[i].payload = ["amount": .int(i), "fail": true]
+            }
+            try await strata.producer.append(drafts)
+            var settings = ProjectionHarness.fastSettings(batchSize: 5000)
+            settings.maxAttempts = 2
+            try await ProjectionHarness.runUntilCaughtUp(strata, [DemoCountsProjection()], settings: settings)
+            let parked = try await DeadLetters(client: strata.client, log: strata.log, logger: strata.logger).list(projection: "demo_counts")
+            #expect(Set(parked.map(\.eventID)) == ["e5", "e1234", "e1235", "e2999"])
+            #expect(parked.allSatisfy { $0.attempts == 2 })
+            let view = try await Self.viewCounts(strata.client)
+            let events: Int64 = view.values.map(\.events).reduce(0, +)
+            let amount: Int64 = view.values.map(\.amount).reduce(0, +)
+            let poisoned: Int64 = 5 + 1234 + 1235 + 2999
+            #expect(events == 2996)
+            #expect(amount == Int64((0..<3000).reduce(0, +)) - poisoned)
+        }
+    }
+
     /// Under the halt policy the partition stops at the poison event until it is discarded.
     @Test func haltPolicyStopsThePartition() async throws {
         try await TestEnvironment.withStrata { strata in

@@ -25,7 +25,7 @@ import Testing
                 while attempts < 60 {
                     attempts += 1
                     let worker = try WorkerProcess(databaseURL: db.urlString, id: "crash-\(attempts)",
-                        extraArguments: ["--batch-size", "100", "--heartbeat", "0.2", "--lease-ttl", "1", "--projection", "demo_counts"])
+                        extraArguments: ["--batch-size", "100", "--catch-up-batch-size", "100", "--heartbeat", "0.2", "--lease-ttl", "1", "--projection", "demo_counts"])
                     try await Task.sleep(for: .milliseconds(Int64.random(in: 150...700, using: &rng)))
                     let lag = try await monitor.measure(projection: "demo_counts")
                     if !lag.isEmpty, lag.allSatisfy({ $0.events == 0 }) {
@@ -74,7 +74,7 @@ import Testing
         let topology = try Topology.load(from: topologyFile)
         try await TestEnvironment.withDatabase { db in
             try await StrataContext.with(db.configuration, logger: TestEnvironment.logger, topologyOverride: topology) { strata in
-                let args = ["--batch-size", "50", "--heartbeat", "0.3", "--lease-ttl", "2", "--projection", "demo_counts"]
+                let args = ["--batch-size", "50", "--catch-up-batch-size", "50", "--heartbeat", "0.3", "--lease-ttl", "2", "--projection", "demo_counts"]
                 let workers = try ["w1", "w2", "w3"].map {
                     try WorkerProcess(databaseURL: db.urlString, id: $0, extraArguments: args, topology: topologyFile)
                 }

@@ -47,8 +47,10 @@ public protocol EventLog: Sendable {
     /// Appends a batch atomically and returns one receipt per event, in input order.
     func append(_ events: [PreparedEvent]) async throws -> [AppendReceipt]
 
-    /// Reads up to `limit` events of one partition, starting at `offset`, in offset order.
-    func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event]
+    /// Reads up to `limit` events of one partition, starting at `offset`, in offset order. With
+    /// `maxBytes`, stops before the event that would take the stored payload bytes past it (Kafka's
+    /// `fetch.max.bytes`), but always returns at least one event when there is one.
+    func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event]
 
     /// The next offset to be assigned in each partition of the topic (Kafka's high watermark): the
     /// number of events the partition holds.
@@ -106,4 +108,11 @@ public struct LogTail: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(tail: self, next: start) }
+}
+
+extension EventLog {
+    /// Reads up to `limit` events of one partition, starting at `offset`, in offset order.
+    public func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event] {
+        try await read(topic: topic, partition: partition, from: offset, limit: limit, maxBytes: nil)
+    }
 }

@@ -67,8 +67,16 @@ public enum RFC3339 {
         return parse(s + "T00:00:00Z")
     }
 
-    /// Formats as `2026-11-23T18:45:33.123456Z`.
+    /// Formats as `2026-11-23T18:45:33.123456Z` (no fraction when it is zero).
     public static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        write(date, into: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `format(date)`'s UTF-8 to `bytes` without building a string (bulk loads).
+    public static func write(_ date: Date, into bytes: inout [UInt8]) {
         let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
         var total = Int64(micros)
         var us = total % 1_000_000
@@ -84,12 +92,32 @@ public enum RFC3339 {
             days -= 1
         }
         let (y, m, d) = civilFromDays(Int(days))
-        func pad(_ v: Int, _ n: Int) -> String {
-            let s = String(v)
-            return s.count >= n ? s : String(repeating: "0", count: n - s.count) + s
+        digits(y, 4, &bytes); bytes.append(UInt8(ascii: "-"))
+        digits(m, 2, &bytes); bytes.append(UInt8(ascii: "-"))
+        digits(d, 2, &bytes); bytes.append(UInt8(ascii: "T"))
+        digits(Int(rem / 3600), 2, &bytes); bytes.append(UInt8(ascii: ":"))
+        digits(Int(rem % 3600 / 60), 2, &bytes); bytes.append(UInt8(ascii: ":"))
+        digits(Int(rem % 60), 2, &bytes)
+        if us != 0 {
+            bytes.append(UInt8(ascii: "."))
+            digits(Int(us), 6, &bytes)
         }
-        let base = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))T\(pad(Int(rem / 3600), 2)):\(pad(Int(rem % 3600 / 60), 2)):\(pad(Int(rem % 60), 2))"
-        return us == 0 ? base + "Z" : base + "." + pad(Int(us), 6) + "Z"
+        bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// `value` zero-padded to `width` digits (wider values in full).
+    private static func digits(_ value: Int, _ width: Int, _ bytes: inout [UInt8]) {
+        var v = value
+        if v < 0 || (width == 4 && v > 9999) {
+            bytes.append(contentsOf: String(value).utf8)
+            return
+        }
+        let start = bytes.count
+        for _ in 0..<width {
+            bytes.append(UInt8(ascii: "0") + UInt8(v % 10))
+            v /= 10
+        }
+        bytes[start...].reverse()
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

@@ -66,46 +66,23 @@ extension PostgresEventLog {
 
     /// The batch in COPY text format.
     static func copyRows(_ batch: AppendBatch, bases: [PartitionKey: Int64]) -> ByteBuffer {
-        var out: [UInt8] = []
-        out.reserveCapacity(batch.payloads.reduce(0) { $0 + $1.readableBytes * 2 + 200 })
-        let hex = Array("0123456789abcdef".utf8)
-        func text(_ s: String) {
-            for b in s.utf8 {
-                switch b {
-                case 0x5C: out.append(0x5C); out.append(0x5C)
-                case 0x09: out.append(0x5C); out.append(UInt8(ascii: "t"))
-                case 0x0A: out.append(0x5C); out.append(UInt8(ascii: "n"))
-                case 0x0D: out.append(0x5C); out.append(UInt8(ascii: "r"))
-                default: out.append(b)
-                }
-            }
-        }
-        func orNull(_ s: String) {
-            if s.isEmpty { out.append(0x5C); out.append(UInt8(ascii: "N")) } else { text(s) }
-        }
+        var rows = CopyTextRows(reservingBytes: batch.payloads.reduce(0) { $0 + $1.readableBytes * 2 + 200 })
         for i in 0..<batch.count {
             let key = PartitionKey(topic: batch.topics[i], partition: Int(batch.partitions[i]))
-            text(batch.topics[i]); out.append(0x09)
-            out.append(contentsOf: String(batch.partitions[i]).utf8); out.append(0x09)
-            out.append(contentsOf: String(bases[key]! + Int64(batch.indexes[i])).utf8); out.append(0x09)
-            text(batch.ids[i]); out.append(0x09)
-            text(batch.keys[i]); out.append(0x09)
-            text(batch.types[i]); out.append(0x09)
-            out.append(contentsOf: String(batch.versions[i]).utf8); out.append(0x09)
-            text(batch.sources[i]); out.append(0x09)
-            orNull(batch.occurredAt[i]); out.append(0x09)
-            orNull(batch.headers[i]); out.append(0x09)
-            out.append(contentsOf: String(batch.compression[i]).utf8); out.append(0x09)
-            // bytea hex input, its backslash escaped for the text format: \\x...
-            out.append(0x5C); out.append(0x5C); out.append(UInt8(ascii: "x"))
-            batch.payloads[i].withUnsafeReadableBytes { bytes in
-                for b in bytes {
-                    out.append(hex[Int(b >> 4)])
-                    out.append(hex[Int(b & 0x0F)])
-                }
-            }
-            out.append(0x0A)
+            rows.append(batch.topics[i])
+            rows.append(batch.partitions[i])
+            rows.append(bases[key]! + Int64(batch.indexes[i]))
+            rows.append(batch.ids[i])
+            rows.append(batch.keys[i])
+            rows.append(batch.types[i])
+            rows.append(batch.versions[i])
+            rows.append(batch.sources[i])
+            if batch.occurredAt[i].isEmpty { rows.appendNull() } else { rows.append(batch.occurredAt[i]) }
+            if batch.headers[i].isEmpty { rows.appendNull() } else { rows.append(batch.headers[i]) }
+            rows.append(batch.compression[i])
+            rows.appendBytea(batch.payloads[i].readableBytesView)
+            rows.endRow()
         }
-        return ByteBuffer(bytes: out)
+        return rows.buffer
     }
 }

@@ -168,25 +168,52 @@ public final class PostgresEventLog: EventLog, Service {
 
     // MARK: Read
 
-    public func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event] {
+    public func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event] {
         do {
-            let rows = try await client.query("""
-                SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
-                       headers::text, compression, payload
-                  FROM strata.events
-                 WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
-                 ORDER BY log_offset
-                 LIMIT \(max(1, limit))
-                """, logger: logger)
+            let query: PostgresQuery
+            if let maxBytes {
+                // The running total of stored payload bytes, without reading the payloads: an event is
+                // returned when the ones before it stay under the budget (so the first always is).
+                query = """
+                    SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at, headers, compression, payload
+                      FROM (SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
+                                   headers::text AS headers, compression, payload,
+                                   sum(octet_length(payload)) OVER (ORDER BY log_offset) - octet_length(payload) AS before
+                              FROM strata.events
+                             WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
+                             ORDER BY log_offset
+                             LIMIT \(max(1, limit))) e
+                     WHERE before < \(Int64(max(1, maxBytes)))
+                     ORDER BY log_offset
+                    """
+            } else {
+                query = """
+                    SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
+                           headers::text, compression, payload
+                      FROM strata.events
+                     WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
+                     ORDER BY log_offset
+                     LIMIT \(max(1, limit))
+                    """
+            }
+            let rows = try await client.query(query, logger: logger)
             var events: [Event] = []
             events.reserveCapacity(min(limit, 10_000))
             for try await row in rows {
-                let (off, id, key, type, version, source, occurredAt, appendedAt, headersText, compression, payload) =
-                    try row.decode((Int64, String, String, String, Int, String, Date?, Date, String?, Int16, ByteBuffer).self)
-                let stored = Array(payload.readableBytesView)
-                let codec = PayloadCompression(rawValue: compression) ?? .none
+                var cells = RowCells(row)
+                let offset = try cells.int64()
+                let id = try cells.string()
+                let key = try cells.string()
+                let type = try cells.string()
+                let version = Int(try cells.int64())
+                let source = try cells.string()
+                let occurredAt = try cells.optionalDate()
+                let appendedAt = try cells.date()
+                let headersText = try cells.optionalString()
+                let codec = PayloadCompression(rawValue: Int16(truncatingIfNeeded: try cells.int64())) ?? .none
+                let stored = try cells.bytes()
                 events.append(Event(
-                    topic: topic, partition: partition, offset: off, key: key, type: type, schemaVersion: version, id: id,
+                    topic: topic, partition: partition, offset: offset, key: key, type: type, schemaVersion: version, id: id,
                     source: source, occurredAt: occurredAt, appendedAt: appendedAt,
                     headers: PostgresEventLog.decodeHeaders(headersText), payload: try PayloadCodec.decode(stored, codec)))
             }

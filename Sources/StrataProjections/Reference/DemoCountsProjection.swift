@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataPostgres
 
 /// The reference projection the runtime is proven with: per-key event counts and amount sums over
 /// the `demo` topic, plus an index row per event.
@@ -44,12 +45,16 @@ public struct DemoCountsProjection: Projection {
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
-        var partitions: [Int32] = []
-        var offsets: [Int64] = []
-        var keys: [String] = []
-        var amounts: [Int64] = []
-        var appended: [Date] = []
-        struct Sum { var events: Int64 = 0; var amount: Int64 = 0; var partition: Int32 = 0; var offset: Int64 = 0 }
+        var index = CopyTextRows(reservingBytes: events.count * 64)
+        struct Sum {
+            var events: Int64 = 0, amount: Int64 = 0, partition: Int32 = 0, offset: Int64 = 0
+            mutating func add(_ value: Int64, at event: Event) {
+                events += 1
+                amount += value
+                partition = Int32(event.partition)
+                offset = event.offset
+            }
+        }
         var sums: [String: Sum] = [:]
         for event in events {
             let payload = try event.payloadJSON()
@@ -57,22 +62,15 @@ public struct DemoCountsProjection: Projection {
                 throw ProjectionError("event \(event.position) is marked to fail (\"fail\": true)")
             }
             let amount = payload["amount"]?.int64Value ?? 0
-            partitions.append(Int32(event.partition))
-            offsets.append(event.offset)
-            keys.append(event.key)
-            amounts.append(amount)
-            appended.append(event.appendedAt)
-            var s = sums[event.key, default: Sum()]
-            s.events += 1
-            s.amount += amount
-            s.partition = Int32(event.partition)
-            s.offset = event.offset
-            sums[event.key] = s
+            index.append(event.partition)
+            index.append(event.offset)
+            index.append(event.key)
+            index.append(amount)
+            index.append(event.appendedAt)
+            index.endRow()
+            sums[event.key, default: Sum()].add(amount, at: event)
         }
-        try await context.query("""
-            INSERT INTO \(unescaped: context.table("event_index")) (partition, log_offset, key, amount, appended_at)
-            SELECT * FROM unnest(\(partitions), \(offsets), \(keys), \(amounts), \(appended))
-            """)
+        try await context.copy(into: "event_index", columns: ["partition", "log_offset", "key", "amount", "appended_at"], index)
         let sortedKeys = sums.keys.sorted()
         try await context.query("""
             INSERT INTO \(unescaped: context.table("key_counts")) AS k (key, events, amount_sum, last_partition, last_offset)

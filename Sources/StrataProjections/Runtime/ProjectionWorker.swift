@@ -120,6 +120,11 @@ public final class ProjectionWorker: Service {
         var generationsCheckedAt = ContinuousClock.now - .seconds(3600)
         var haltedUntil: [Int: ContinuousClock.Instant] = [:]
         var failures = 0
+        // The next batch of a generation, already being read while the current one is applied.
+        var prefetched: [Int: (from: Int64, limit: Int, task: Task<[Event], any Error>)] = [:]
+        var catchingUp: Set<Int> = []
+        var switchTried: Set<Int> = []
+        defer { prefetched.values.forEach { $0.task.cancel() } }
         while await state.isWanted(unit) && !Task.isCancelled {
             do {
                 if ContinuousClock.now - generationsCheckedAt > settings.idleWait {
@@ -139,10 +144,40 @@ public final class ProjectionWorker: Service {
                         from = try await checkpoint(unit, generation)
                         checkpoints[generation.number] = from
                     }
-                    let limit = generation.state == .building ? settings.replayBatchSize : settings.batchSize
-                    let events = try await log.read(topic: unit.topic, partition: unit.partition, from: from, limit: limit)
-                    guard !events.isEmpty else { continue }
-                    switch try await applier.apply(events, generation: generation, expected: from) {
+                    // Replays, and live generations far behind (first build, restart after downtime), take
+                    // large batches; a live generation keeping up takes small ones (latency).
+                    let limit = generation.state == .building || catchingUp.contains(generation.number)
+                        ? settings.catchUpBatchSize : settings.batchSize
+                    let events: [Event]
+                    let requested: Int
+                    let ahead = prefetched.removeValue(forKey: generation.number)
+                    if let ahead, ahead.from == from {
+                        (events, requested) = (try await ahead.task.value, ahead.limit)
+                    } else {
+                        ahead?.task.cancel()
+                        (events, requested) = (try await read(unit, from: from, limit: limit), limit)
+                    }
+                    guard let last = events.last else {
+                        catchingUp.remove(generation.number)
+                        // A replay that caught up in this partition may be complete: switch now rather
+                        // than at the next heartbeat (once per generation; the heartbeat keeps trying).
+                        if generation.state == .building, switchTried.insert(generation.number).inserted {
+                            await completeReplayIfReady(unit.projection)
+                        }
+                        continue
+                    }
+                    // A full batch means more is waiting: catch up in large batches, and read the next
+                    // one while this one is applied.
+                    if events.count == requested {
+                        catchingUp.insert(generation.number)
+                        let next = last.offset + 1
+                        let size = settings.catchUpBatchSize
+                        prefetched[generation.number] = (next, size, Task { try await self.read(unit, from: next, limit: size) })
+                    } else {
+                        catchingUp.remove(generation.number)
+                    }
+                    let outcome = try await applier.apply(events, generation: generation, expected: from)
+                    switch outcome {
                     case .applied(let next, let parked):
                         checkpoints[generation.number] = next
                         progressed = true
@@ -171,12 +206,18 @@ public final class ProjectionWorker: Service {
                 // retry from the stored checkpoint; nothing is parked for it.
                 failures += 1
                 checkpoints.removeAll()
+                prefetched.values.forEach { $0.task.cancel() }
+                prefetched.removeAll()
                 logger.warning("partition loop failed; retrying", metadata: [
                     "unit": "\(unit)", "attempt": "\(failures)", "error": "\(PostgresErrors.message(error))",
                 ])
                 try? await Task.sleep(for: .milliseconds(min(5000, 100 * (1 << min(failures, 6)))))
             }
         }
+    }
+
+    private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int) async throws -> [Event] {
+        try await log.read(topic: unit.topic, partition: unit.partition, from: offset, limit: limit, maxBytes: settings.maxBatchBytes)
     }
 
     private func checkpoint(_ unit: LeaseUnit, _ generation: Generation) async throws -> Int64 {
