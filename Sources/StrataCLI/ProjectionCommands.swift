@@ -55,7 +55,9 @@ struct Work: AsyncParsableCommand {
             } else {
                 selected = try ProjectionRegistry.named(names)
             }
-            let worker = ProjectionWorker(projections: selected, log: strata.log, client: strata.client, settings: settings, logger: strata.logger)
+            let worker = ProjectionWorker(
+                projections: selected, log: strata.log, client: strata.client, settings: settings, logger: strata.logger,
+                onBatch: FaultInjection.killAfterBatches())
             FileHandle.standardError.write(Data("worker \(settings.workerID) running \(selected.map(\.name).joined(separator: ", "))\n".utf8))
             try await strata.runServices([worker])
         }
@@ -304,6 +306,36 @@ struct DeadLettersCommand: AsyncParsableCommand {
                     printLine("\(id): discarded")
                 }
             }
+        }
+    }
+}
+
+/// Crash testing: with `STRATA_FAULT_KILL_AFTER_BATCHES=N` in its environment, a worker SIGKILLs
+/// itself 0-20 ms after committing its N-th batch: wherever it is then (reading, applying,
+/// committing the next batch). The crash-safety test uses it so the kill lands among the batches
+/// however loaded the machine is.
+enum FaultInjection {
+    static func killAfterBatches() -> (@Sendable (ProjectionWorker.BatchReport) async -> Void)? {
+        guard let text = ProcessInfo.processInfo.environment["STRATA_FAULT_KILL_AFTER_BATCHES"], let batches = Int(text), batches > 0 else {
+            return nil
+        }
+        let countdown = Countdown(batches)
+        return { _ in
+            guard await countdown.tick() else { return }
+            Thread.detachNewThread {
+                usleep(UInt32.random(in: 0...20_000))
+                kill(getpid(), SIGKILL)
+            }
+        }
+    }
+
+    actor Countdown {
+        var left: Int
+        init(_ n: Int) { left = n }
+        /// True exactly once: on the n-th call.
+        func tick() -> Bool {
+            left -= 1
+            return left == 0
         }
     }
 }

@@ -8,7 +8,9 @@ public final class WorkerProcess: @unchecked Sendable {
     public let id: String
     let log: URL
 
-    public init(databaseURL: String, id: String, extraArguments: [String] = [], topology: URL? = nil) throws {
+    public init(
+        databaseURL: String, id: String, extraArguments: [String] = [], topology: URL? = nil, environment: [String: String] = [:]
+    ) throws {
         self.id = id
         log = FileManager.default.temporaryDirectory.appendingPathComponent("strata-worker-\(id)-\(UUID().uuidString.prefix(6)).log")
         FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -16,6 +18,9 @@ public final class WorkerProcess: @unchecked Sendable {
         var arguments = ["work", "--database-url", databaseURL, "--worker-id", id, "--log-level", "info"] + extraArguments
         if let topology { arguments += ["--topology", topology.path] }
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         process.currentDirectoryURL = TestEnvironment.repositoryRoot
         let handle = try FileHandle(forWritingTo: log)
         process.standardOutput = handle
@@ -26,6 +31,11 @@ public final class WorkerProcess: @unchecked Sendable {
 
     public var pid: Int32 { process.processIdentifier }
     public var isRunning: Bool { process.isRunning }
+
+    /// Whether it ended by SIGKILL.
+    public var wasKilled: Bool {
+        !process.isRunning && process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
+    }
 
     /// SIGKILL: no clean-up, no lease release: a crash.
     public func kill() {

@@ -178,7 +178,7 @@ public final class PostgresEventLog: EventLog, Service {
                     SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at, headers, compression, payload
                       FROM (SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
                                    headers::text AS headers, compression, payload,
-                                   sum(octet_length(payload)) OVER (ORDER BY log_offset) - octet_length(payload) AS before
+                                   sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
                               FROM strata.events
                              WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
                              ORDER BY log_offset

@@ -124,6 +124,8 @@ public final class ProjectionWorker: Service {
         var prefetched: [Int: (from: Int64, limit: Int, task: Task<[Event], any Error>)] = [:]
         var catchingUp: Set<Int> = []
         var switchTried: Set<Int> = []
+        // The largest payload of the last batch: whether the next may need the byte cap.
+        var typicalBytes: Int?
         defer { prefetched.values.forEach { $0.task.cancel() } }
         while await state.isWanted(unit) && !Task.isCancelled {
             do {
@@ -155,7 +157,7 @@ public final class ProjectionWorker: Service {
                         (events, requested) = (try await ahead.task.value, ahead.limit)
                     } else {
                         ahead?.task.cancel()
-                        (events, requested) = (try await read(unit, from: from, limit: limit), limit)
+                        (events, requested) = (try await read(unit, from: from, limit: limit, typicalBytes: typicalBytes), limit)
                     }
                     guard let last = events.last else {
                         catchingUp.remove(generation.number)
@@ -168,11 +170,13 @@ public final class ProjectionWorker: Service {
                     }
                     // A full batch means more is waiting: catch up in large batches, and read the next
                     // one while this one is applied.
+                    typicalBytes = events.lazy.map(\.payload.count).max()
                     if events.count == requested {
                         catchingUp.insert(generation.number)
                         let next = last.offset + 1
                         let size = settings.catchUpBatchSize
-                        prefetched[generation.number] = (next, size, Task { try await self.read(unit, from: next, limit: size) })
+                        let typical = typicalBytes
+                        prefetched[generation.number] = (next, size, Task { try await self.read(unit, from: next, limit: size, typicalBytes: typical) })
                     } else {
                         catchingUp.remove(generation.number)
                     }
@@ -216,8 +220,12 @@ public final class ProjectionWorker: Service {
         }
     }
 
-    private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int) async throws -> [Event] {
-        try await log.read(topic: unit.topic, partition: unit.partition, from: offset, limit: limit, maxBytes: settings.maxBatchBytes)
+    /// Reads a batch. The byte cap costs the log a running sum; it is asked for only when a batch
+    /// of events the size of the last ones could come near it.
+    private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int, typicalBytes: Int?) async throws -> [Event] {
+        let mayBeLarge = typicalBytes.map { $0 * limit > settings.maxBatchBytes / 2 } ?? true
+        return try await log.read(
+            topic: unit.topic, partition: unit.partition, from: offset, limit: limit, maxBytes: mayBeLarge ? settings.maxBatchBytes : nil)
     }
 
     private func checkpoint(_ unit: LeaseUnit, _ generation: Generation) async throws -> Int64 {
