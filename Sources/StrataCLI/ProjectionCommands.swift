@@ -10,7 +10,7 @@ struct WorkerOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Events per batch transaction while keeping up with the log.") var batchSize = 500
     @Option(name: .customLong("catch-up-batch-size"), help: "Events per batch while replaying or catching up from far behind.")
     var catchUpBatchSize = 50_000
-    @Option(name: .customLong("max-batch-mb"), help: "Stored payload megabytes per batch, whatever the event count.") var maxBatchMB = 16.0
+    @Option(name: .customLong("max-batch-mb"), help: "Stored payload megabytes per batch, whatever the event count.") var maxBatchMB = 8.0
     @Option(name: .customLong("lease-ttl"), help: "Seconds before a dead worker's partitions are taken over.") var leaseTTL = 10.0
     @Option(help: "Seconds between lease heartbeats.") var heartbeat = 2.0
     @Option(name: .customLong("max-attempts"), help: "Attempts before a failing event is parked.") var maxAttempts = 3

@@ -8,11 +8,12 @@ import StrataPostgres
 public struct WorkerSettings: Sendable {
     /// Events per batch transaction for the live generation (small batches: low latency).
     public var batchSize = 500
-    /// Events per batch transaction while building a generation by replay (large batches: fewer
-    /// upserts of the same rows, fewer commits).
+    /// Events per batch transaction while a generation replays, or catches up from far behind (large
+    /// batches: fewer upserts of the same rows, fewer commits).
     public var catchUpBatchSize = 50_000
-    /// Stored payload bytes per batch, whatever the event count (ledgers are large; demo events small).
-    public var maxBatchBytes = 16 << 20
+    /// Stored (possibly compressed) payload bytes per batch, whatever the event count: ledgers are
+    /// large, demo events small.
+    public var maxBatchBytes = 8 << 20
     /// Attempts per poison event before it is parked.
     public var maxAttempts = 3
     /// Backoff before the second attempt; doubles each time.

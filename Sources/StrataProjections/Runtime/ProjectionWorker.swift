@@ -221,9 +221,9 @@ public final class ProjectionWorker: Service {
     }
 
     /// Reads a batch. The byte cap costs the log a running sum; it is asked for only when a batch
-    /// of events the size of the last ones could come near it.
+    /// of events as large as the last batch's largest (decompressed, so an overestimate) could pass it.
     private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int, typicalBytes: Int?) async throws -> [Event] {
-        let mayBeLarge = typicalBytes.map { $0 * limit > settings.maxBatchBytes / 2 } ?? true
+        let mayBeLarge = typicalBytes.map { $0 * limit > settings.maxBatchBytes } ?? true
         return try await log.read(
             topic: unit.topic, partition: unit.partition, from: offset, limit: limit, maxBytes: mayBeLarge ? settings.maxBatchBytes : nil)
     }
