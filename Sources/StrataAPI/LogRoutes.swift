@@ -2,6 +2,7 @@ import AsyncAlgorithms
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceLifecycle
 import StrataCore
 
 /// The log over HTTP: topics, reads, authenticated appends, and a live tail (Server-Sent Events).
@@ -67,37 +68,52 @@ struct LogRoutes: APIRoutes {
             let log = deps.log
             let initial = start
             let body = ResponseBody { writer in
+                // The stream ends when the server shuts down gracefully (it would otherwise hold
+                // the shutdown until the client leaves).
                 let channel = AsyncThrowingChannel<[Event], any Error>()
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for p in 0..<spec.partitions {
-                        group.addTask {
-                            for try await batch in log.tail(topic: topic, partition: p, from: initial[p], batchSize: 200) {
-                                await channel.send(batch)
-                            }
-                        }
-                    }
-                    group.addTask {
-                        // A comment line every 15 s keeps proxies from closing an idle stream.
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: .seconds(15))
-                            await channel.send([])
-                        }
-                    }
-                    var positions = initial
-                    try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
-                    for try await batch in channel {
-                        var text = ""
-                        if batch.isEmpty { text = ": keep-alive\n\n" }
-                        for event in batch {
-                            positions[event.partition] = event.offset + 1
-                            text += "id: \(TailCursor.encode(positions))\nevent: \(event.type)\ndata: \(JSONWriter.string(event.envelopeJSON()))\n\n"
-                        }
-                        try await writer.write(ByteBuffer(string: text))
-                    }
-                    group.cancelAll()
+                try await withGracefulShutdownHandler {
+                    try await Self.stream(log: log, topic: topic, spec: spec, from: initial, through: channel, to: &writer)
+                } onGracefulShutdown: {
+                    channel.finish()
                 }
+                try await writer.finish(nil)
             }
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+        }
+    }
+
+    /// Writes the SSE stream of every partition of `topic` from `initial` until `channel` is finished.
+    static func stream(
+        log: any EventLog, topic: String, spec: TopicSpec, from initial: [Int64], through channel: AsyncThrowingChannel<[Event], any Error>,
+        to writer: inout any ResponseBodyWriter
+    ) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for p in 0..<spec.partitions {
+                group.addTask {
+                    for try await batch in log.tail(topic: topic, partition: p, from: initial[p], batchSize: 200) {
+                        await channel.send(batch)
+                    }
+                }
+            }
+            group.addTask {
+                // A comment line every 15 s keeps proxies from closing an idle stream.
+                while !Task.isCancelled {
+                    try await Task.sleep(for: .seconds(15))
+                    await channel.send([])
+                }
+            }
+            var positions = initial
+            try await writer.write(ByteBuffer(string: "retry: 2000\n\n"))
+            for try await batch in channel {
+                var text = ""
+                if batch.isEmpty { text = ": keep-alive\n\n" }
+                for event in batch {
+                    positions[event.partition] = event.offset + 1
+                    text += "id: \(TailCursor.encode(positions))\nevent: \(event.type)\ndata: \(JSONWriter.string(event.envelopeJSON()))\n\n"
+                }
+                try await writer.write(ByteBuffer(string: text))
+            }
+            group.cancelAll()
         }
     }
 
