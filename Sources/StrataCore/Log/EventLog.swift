@@ -48,8 +48,9 @@ public protocol EventLog: Sendable {
     func append(_ events: [PreparedEvent]) async throws -> [AppendReceipt]
 
     /// Reads up to `limit` events of one partition, starting at `offset`, in offset order. With
-    /// `maxBytes`, stops before the event that would take the stored payload bytes past it (Kafka's
-    /// `fetch.max.bytes`), but always returns at least one event when there is one.
+    /// `maxBytes`, stops once the stored payload bytes read reach it: the event that crosses the
+    /// budget is the last one (a soft cap, as Kafka's `fetch.max.bytes`), so at least one event
+    /// comes back when there is one.
     func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event]
 
     /// The next offset to be assigned in each partition of the topic (Kafka's high watermark): the
