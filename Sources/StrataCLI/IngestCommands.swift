@@ -30,34 +30,35 @@ struct LedgerIngestCommand: AsyncParsableCommand {
         let (paths, batchSize) = (self.paths, self.batchSize)
         try await options.run { strata in
             let result = try LedgerIngest(schemas: strata.schemas).read(paths: paths)
-            var appended = 0
-            var duplicates = 0
-            for start in stride(from: 0, to: result.drafts.count, by: max(1, batchSize)) {
-                let receipts = try await strata.producer.append(Array(result.drafts[start..<min(start + batchSize, result.drafts.count)]))
-                appended += receipts.filter { !$0.duplicate }.count
-                duplicates += receipts.filter(\.duplicate).count
-            }
             let s = result.summary
             let rows = s.rows.keys.sorted().map { "\(s.rows[$0]!) \($0)" }.joined(separator: ", ")
             var line = "read \(s.files) files: \(rows.isEmpty ? "no rows" : rows)"
             if !s.skipped.isEmpty {
                 line += "; skipped \(s.skipped.keys.sorted().map { "\(s.skipped[$0]!) \($0)" }.joined(separator: ", ")) (derived or raw XDR rows)"
             }
-            FileHandle.standardError.write(Data("\(line)\nappended \(appended) ledger events (\(duplicates) already in the log)\n".utf8))
+            FileHandle.standardError.write(Data("\(line)\n".utf8))
+            try await appendReporting(result.drafts, strata, what: "ledger events", batchSize: batchSize)
         }
     }
 }
 
-/// Appends drafts in batches and reports what was new.
+/// Validates every draft first (one bad draft appends nothing), then appends in batches and
+/// reports what was new.
 func appendReporting(_ drafts: [EventDraft], _ strata: StrataContext, what: String, batchSize: Int = 500) async throws {
+    try await appendReporting(drafts.map { try strata.producer.prepare($0) }, strata, what: what, batchSize: batchSize)
+}
+
+/// Appends validated events in batches (each batch one transaction) and reports what was new.
+func appendReporting(_ events: [PreparedEvent], _ strata: StrataContext, what: String, batchSize: Int) async throws {
     var appended = 0
     var duplicates = 0
-    for start in stride(from: 0, to: drafts.count, by: batchSize) {
-        let receipts = try await strata.producer.append(Array(drafts[start..<min(start + batchSize, drafts.count)]))
-        appended += receipts.filter { !$0.duplicate }.count
+    let batchSize = max(1, batchSize)
+    for start in stride(from: 0, to: events.count, by: batchSize) {
+        let receipts = try await strata.log.append(Array(events[start..<min(start + batchSize, events.count)]))
         duplicates += receipts.filter(\.duplicate).count
+        appended += receipts.count
     }
-    FileHandle.standardError.write(Data("appended \(appended) \(what) (\(duplicates) already in the log)\n".utf8))
+    FileHandle.standardError.write(Data("appended \(appended - duplicates) \(what) (\(duplicates) already in the log)\n".utf8))
 }
 
 struct SBOMIngestCommand: AsyncParsableCommand {

@@ -57,14 +57,7 @@ struct Produce: AsyncParsableCommand {
                 let draft = try EnvelopeReader.draft(fromLine: Array(trimmed), topic: topic, defaultSource: "cli", location: location)
                 prepared.append(try strata.producer.prepare(draft))
             }
-            var appended = 0
-            var duplicates = 0
-            for start in stride(from: 0, to: prepared.count, by: batchSize) {
-                let receipts = try await strata.log.append(Array(prepared[start..<min(start + batchSize, prepared.count)]))
-                appended += receipts.filter { !$0.duplicate }.count
-                duplicates += receipts.filter(\.duplicate).count
-            }
-            FileHandle.standardError.write(Data("appended \(appended) events to '\(topic)' (\(duplicates) already in the log)\n".utf8))
+            try await appendReporting(prepared, strata, what: "events to '\(topic)'", batchSize: batchSize)
         }
     }
 

@@ -364,14 +364,19 @@ public struct CriticalityEngine: Sendable {
         var counter: Int32 = 0
         var componentCount: Int32 = 0
 
-        for root in zone where scratch.visitStamp[root] != epoch {
-            scratch.visitStamp[root] = epoch
-            scratch.tarjanIndex[root] = counter
-            scratch.lowLink[root] = counter
+        // Tarjan's "visit": number the node, push it on both stacks.
+        func visit(_ v: Int) {
+            scratch.visitStamp[v] = epoch
+            scratch.tarjanIndex[v] = counter
+            scratch.lowLink[v] = counter
             counter += 1
-            stack.append(root)
-            scratch.onStack[root] = true
-            callStack.append((root, 0))
+            stack.append(v)
+            scratch.onStack[v] = true
+            callStack.append((v, 0))
+        }
+
+        for root in zone where scratch.visitStamp[root] != epoch {
+            visit(root)
 
             while let top = callStack.last {
                 let v = top.node
@@ -390,15 +395,8 @@ public struct CriticalityEngine: Sendable {
                     }
                 }
                 if descendInto >= 0 {
-                    let w = descendInto
                     callStack[callStack.count - 1].edge = edge
-                    scratch.visitStamp[w] = epoch
-                    scratch.tarjanIndex[w] = counter
-                    scratch.lowLink[w] = counter
-                    counter += 1
-                    stack.append(w)
-                    scratch.onStack[w] = true
-                    callStack.append((w, 0))
+                    visit(descendInto)
                 } else {
                     callStack.removeLast()
                     if let parent = callStack.last {

@@ -39,7 +39,9 @@ struct RowCells {
     mutating func optionalString() throws -> String? {
         let cell = try cell()
         guard let bytes = cell.bytes else { return nil }
-        guard cell.format == .binary, [.text, .varchar, .name].contains(cell.dataType) else { return try cell.decode(String.self) }
+        guard cell.format == .binary, cell.dataType == .text || cell.dataType == .varchar || cell.dataType == .name else {
+            return try cell.decode(String.self)
+        }
         return String(buffer: bytes)
     }
 
