@@ -96,7 +96,8 @@ public struct ProjectionBenchmark: Sendable {
         let replay = clock.now - started
 
         progress("raw COPY of the view rows...")
-        let (copyRows, copyTime) = try await copyViewRows(client: client, logger: logger)
+        let live = try await catalog.activeGenerations(projection.name).first { $0.state == .live }!
+        let (copyRows, copyTime) = try await copyViewRows(from: live.schema, client: client, logger: logger)
 
         progress("live latency at \(liveRate) events/s for \(liveSeconds) s...")
         let latencies = try await liveLatency(projection, settings: settings, log: log, producer: producer, client: client, logger: logger)
@@ -128,13 +129,23 @@ public struct ProjectionBenchmark: Sendable {
         }
     }
 
-    /// COPYs the live generation's rows into same-shaped tables (same keys and indexes), timing only the COPY.
-    func copyViewRows(client: PostgresClient, logger: Logger) async throws -> (Int, Duration) {
+    /// COPYs the live generation's rows into same-shaped tables (same columns, constraints, keys and
+    /// indexes), timing only the COPY.
+    ///
+    /// The tables are made `LIKE` the generation's base tables: the readers' schema holds views, and
+    /// `LIKE` a view copies the columns but no primary key, which made an earlier version of this
+    /// baseline COPY into index-less tables.
+    func copyViewRows(from schema: String, client: PostgresClient, logger: Logger) async throws -> (Int, Duration) {
         var rows = 0
         var total = Duration.zero
         for (table, columns) in [("event_index", "partition, log_offset, key, amount, appended_at"), ("key_counts", "key, events, amount_sum, last_partition, last_offset")] {
             try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE IF EXISTS public.raw_\(table)"), logger: logger)
-            try await client.query(PostgresQuery(unsafeSQL: "CREATE TABLE public.raw_\(table) (LIKE demo_counts.\(table) INCLUDING ALL)"), logger: logger)
+            try await client.query(PostgresQuery(unsafeSQL: "CREATE TABLE public.raw_\(table) (LIKE \(schema).\(table) INCLUDING ALL)"), logger: logger)
+            let indexes = try await indexCount("public", "raw_\(table)", client: client, logger: logger)
+            let viewIndexes = try await indexCount(schema, table, client: client, logger: logger)
+            guard indexes == viewIndexes, indexes > 0 else {
+                throw StrataError(.backend, "baseline table raw_\(table) has \(indexes) indexes, the view's table \(viewIndexes)")
+            }
             // The rows as COPY text, read out beforehand.
             var chunks: [ByteBuffer] = []
             var buffer = ByteBuffer()
@@ -162,6 +173,14 @@ public struct ProjectionBenchmark: Sendable {
             try await client.query(PostgresQuery(unsafeSQL: "DROP TABLE public.raw_\(table)"), logger: logger)
         }
         return (rows, total)
+    }
+
+    func indexCount(_ schema: String, _ table: String, client: PostgresClient, logger: Logger) async throws -> Int {
+        var count = 0
+        for try await n in try await client.query(
+            "SELECT count(*)::int8 FROM pg_indexes WHERE schemaname = \(schema) AND tablename = \(table)", logger: logger
+        ).decode(Int64.self) { count = Int(n) }
+        return count
     }
 
     /// Appends single events at `liveRate`/s while the worker runs; a watcher polls the checkpoints
