@@ -70,6 +70,37 @@ import Testing
         }
     }
 
+    /// Property: reading members by scanning gives what a full parse gives, for every top-level
+    /// key and some absent ones, on random documents (strings with quotes, backslashes and
+    /// brackets; nested objects and arrays) written compactly and with whitespace.
+    @Test func membersMatchAFullParse() throws {
+        var rng = SeededGenerator(seed: 7)
+        for round in 0..<500 {
+            var object: [String: JSONValue] = [:]
+            for i in 0..<Int.random(in: 0..<6, using: &rng) { object["k\(i)"] = randomJSON(depth: 1, rng: &rng) }
+            object["s"] = .string("}] \"{[\\")
+            var text = JSONWriter.bytes(.object(object))
+            if round % 2 == 1 {
+                // The same document spread out: whitespace around every structural character.
+                text = Array(String(decoding: text, as: UTF8.self)
+                    .replacingOccurrences(of: ",\"", with: " ,\n \"").replacingOccurrences(of: "\":", with: "\" : ").utf8)
+            }
+            let names = ["k0", "k3", "s", "absent", "k1"]
+            let scanned = try JSONParser.members(names, of: text)
+            let parsed = try JSONParser.parse(text)
+            #expect(scanned == names.map { parsed[$0] }, "\(String(decoding: text, as: UTF8.self))")
+        }
+    }
+
+    @Test func membersOfNonObjectsAreNilAndMalformedObjectsThrow() throws {
+        #expect(try JSONParser.members(["a"], of: Array("[1,2]".utf8)) == [nil])
+        #expect(try JSONParser.members(["a", "b"], of: Array(#"{"b":2,"a":1}"#.utf8)) == [.number("1"), .number("2")])
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":,"a":1}"#.utf8)) }
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":[1,"a":1}"#.utf8)) }
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":"open}"#.utf8)) }
+        #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array("[1,".utf8)) }
+    }
+
     func randomJSON(depth: Int, rng: inout SeededGenerator) -> JSONValue {
         let kind = depth > 3 ? Int.random(in: 0..<4, using: &rng) : Int.random(in: 0..<6, using: &rng)
         switch kind {
@@ -112,5 +143,24 @@ struct SeededGenerator: RandomNumberGenerator {
         #expect(RFC3339.parse("2023-01-01 00:00:00") == nil)
         #expect(RFC3339.parse("2023-13-01T00:00:00Z") == nil)
         #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+    }
+
+    /// The caching writer gives `format`'s text for runs within a second, across second, day and
+    /// year boundaries, and before 1970.
+    @Test func cachingWriterMatchesFormat() {
+        var writer = RFC3339.Writer()
+        var rng = SeededGenerator(seed: 3)
+        var instants: [Double] = [-1.5, -0.000001, 0, 0.25, 1_735_689_599.999999, 1_735_689_600, 1_735_689_600.000001]
+        var t = 1_764_000_000.0
+        for _ in 0..<2000 {
+            t += Double(Int.random(in: 0..<400_000, using: &rng)) / 1_000_000
+            instants.append(t)
+        }
+        for instant in instants {
+            let date = Date(timeIntervalSince1970: instant)
+            var bytes: [UInt8] = []
+            writer.write(date, into: &bytes)
+            #expect(String(decoding: bytes, as: UTF8.self) == RFC3339.format(date))
+        }
     }
 }

@@ -34,6 +34,23 @@ public struct JSONParser {
         return value
     }
 
+    /// The values of the named members of a JSON object, in the order of `names` (nil where absent),
+    /// without building the rest of the object: other members' values are stepped over by their
+    /// brackets and quotes, not parsed or validated. Meant for reading a few fields of payloads the
+    /// log validated when they were appended (`Event.payloadMembers`); a text that is not an object
+    /// is parsed in full and gives all nils, like `JSONValue`'s subscript.
+    public static func members(_ names: [String], of bytes: [UInt8]) throws(JSONSyntaxError) -> [JSONValue?] {
+        try bytes.withUnsafeBufferPointer { buffer throws(JSONSyntaxError) in
+            var parser = JSONParser(buffer)
+            parser.skipWhitespace()
+            guard parser.index < buffer.count, buffer[parser.index] == UInt8(ascii: "{") else {
+                _ = try parse(buffer)
+                return Array(repeating: nil, count: names.count)
+            }
+            return try parser.scanMembers(names)
+        }
+    }
+
     private let bytes: UnsafeBufferPointer<UInt8>
     private var index = 0
 
@@ -140,6 +157,80 @@ public struct JSONParser {
             }
             throw error("expected ',' or '}' in object, found \(describeCurrent())")
         }
+    }
+
+    private mutating func scanMembers(_ names: [String]) throws(JSONSyntaxError) -> [JSONValue?] {
+        var found = [JSONValue?](repeating: nil, count: names.count)
+        var remaining = names.count
+        index += 1
+        skipWhitespace()
+        if index < bytes.count && bytes[index] == UInt8(ascii: "}") { return found }
+        while remaining > 0 {
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
+                throw error("expected a string key in object, found \(describeCurrent())")
+            }
+            let key = try parseString()
+            skipWhitespace()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
+                throw error("expected ':' after object key \"\(key)\", found \(describeCurrent())")
+            }
+            index += 1
+            skipWhitespace()
+            if let slot = names.firstIndex(of: key), found[slot] == nil {
+                found[slot] = try parseValue(depth: 1)
+                remaining -= 1
+            } else {
+                try skipValue()
+            }
+            skipWhitespace()
+            guard index < bytes.count else { throw error("unexpected end of input inside an object") }
+            if bytes[index] == UInt8(ascii: ",") {
+                index += 1
+                continue
+            }
+            if bytes[index] == UInt8(ascii: "}") { break }
+            throw error("expected ',' or '}' in object, found \(describeCurrent())")
+        }
+        return found
+    }
+
+    /// Moves past one value by its structure alone: strings to their closing quote (escapes
+    /// honoured), objects and arrays to their matching bracket, scalars to the next delimiter.
+    private mutating func skipValue() throws(JSONSyntaxError) {
+        let start = index
+        var depth = 0
+        while index < bytes.count {
+            let b = bytes[index]
+            switch b {
+            case UInt8(ascii: "\""):
+                index += 1
+                while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+                    index += bytes[index] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard index < bytes.count else { throw error("unterminated string", at: start) }
+                index += 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                index += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 0 { return try expectConsumed(since: start) }
+                depth -= 1
+                index += 1
+            case UInt8(ascii: ","), 0x20, 0x09, 0x0A, 0x0D:
+                if depth == 0 { return try expectConsumed(since: start) }
+                index += 1
+            default:
+                index += 1
+            }
+            if depth == 0 && (b == UInt8(ascii: "\"") || b == UInt8(ascii: "}") || b == UInt8(ascii: "]")) { return }
+        }
+        if depth > 0 { throw error("unexpected end of input inside a value", at: start) }
+        try expectConsumed(since: start)
+    }
+
+    private func expectConsumed(since start: Int) throws(JSONSyntaxError) {
+        if index == start { throw error("unexpected \(describeCurrent()), expected a value") }
     }
 
     private mutating func parseArray(depth: Int) throws(JSONSyntaxError) -> JSONValue {

@@ -121,6 +121,16 @@ public struct Event: Sendable, Equatable {
         }
     }
 
+    /// The named top-level members of the payload, in the order asked (nil where absent), without
+    /// parsing the rest of it: the cheap way for a projection to read a few fields of each event.
+    public func payloadMembers(_ names: [String]) throws -> [JSONValue?] {
+        do {
+            return try JSONParser.members(names, of: payload)
+        } catch {
+            throw StrataError(.malformedJSON, "payload of \(position): \(error)")
+        }
+    }
+
     /// The envelope and payload as one JSON object, as `strata tail` prints it.
     public func envelopeJSON() -> JSONValue {
         var o: [String: JSONValue] = [

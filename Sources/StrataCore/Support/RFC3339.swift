@@ -77,14 +77,25 @@ public enum RFC3339 {
 
     /// Appends `format(date)`'s UTF-8 to `bytes` without building a string (bulk loads).
     public static func write(_ date: Date, into bytes: inout [UInt8]) {
-        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
-        var total = Int64(micros)
+        let (second, us) = split(date)
+        writeSecond(second, into: &bytes)
+        writeFraction(us, into: &bytes)
+    }
+
+    /// Whole seconds since 1970 (floored) and the microseconds past them.
+    static func split(_ date: Date) -> (second: Int64, micros: Int64) {
+        let total = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        var second = total / 1_000_000
         var us = total % 1_000_000
-        total /= 1_000_000
         if us < 0 {
             us += 1_000_000
-            total -= 1
+            second -= 1
         }
+        return (second, us)
+    }
+
+    /// `YYYY-MM-DDTHH:MM:SS` for a second since 1970.
+    static func writeSecond(_ total: Int64, into bytes: inout [UInt8]) {
         var days = total / 86400
         var rem = total % 86400
         if rem < 0 {
@@ -98,11 +109,36 @@ public enum RFC3339 {
         digits(Int(rem / 3600), 2, &bytes); bytes.append(UInt8(ascii: ":"))
         digits(Int(rem % 3600 / 60), 2, &bytes); bytes.append(UInt8(ascii: ":"))
         digits(Int(rem % 60), 2, &bytes)
+    }
+
+    /// `.ffffffZ`, or `Z` when the fraction is zero.
+    static func writeFraction(_ us: Int64, into bytes: inout [UInt8]) {
         if us != 0 {
             bytes.append(UInt8(ascii: "."))
             digits(Int(us), 6, &bytes)
         }
         bytes.append(UInt8(ascii: "Z"))
+    }
+
+    /// Writes timestamps like `RFC3339.write`, remembering the text of the last second it wrote:
+    /// a batch of events appended together mostly shares its seconds, so the calendar arithmetic
+    /// runs once per second rather than once per timestamp.
+    public struct Writer: Sendable {
+        private var second: Int64 = .min
+        private var secondText: [UInt8] = []
+
+        public init() {}
+
+        public mutating func write(_ date: Date, into bytes: inout [UInt8]) {
+            let (second, us) = RFC3339.split(date)
+            if second != self.second {
+                self.second = second
+                secondText.removeAll(keepingCapacity: true)
+                RFC3339.writeSecond(second, into: &secondText)
+            }
+            bytes.append(contentsOf: secondText)
+            RFC3339.writeFraction(us, into: &bytes)
+        }
     }
 
     /// `value` zero-padded to `width` digits (wider values in full).

@@ -9,6 +9,7 @@ public struct CopyTextRows: Sendable {
     public private(set) var bytes: [UInt8] = []
     public private(set) var rows = 0
     private var fields = 0
+    private var timestamps = RFC3339.Writer()
     private static let hex = Array("0123456789abcdef".utf8)
 
     public init(reservingBytes capacity: Int = 0) {
@@ -58,7 +59,7 @@ public struct CopyTextRows: Sendable {
     /// A `timestamptz` field, in UTC with microseconds.
     public mutating func append(_ value: Date) {
         separate()
-        RFC3339.write(value, into: &bytes)
+        timestamps.write(value, into: &bytes)
     }
 
     /// A `bytea` field, hex-encoded.

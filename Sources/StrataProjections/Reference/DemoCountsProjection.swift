@@ -44,6 +44,8 @@ public struct DemoCountsProjection: Projection {
             """)
     }
 
+    private static let members = ["amount", "fail"]
+
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
         var index = CopyTextRows(reservingBytes: events.count * 64)
         struct Sum {
@@ -57,11 +59,11 @@ public struct DemoCountsProjection: Projection {
         }
         var sums: [String: Sum] = [:]
         for event in events {
-            let payload = try event.payloadJSON()
-            if refuseFailing, payload["fail"]?.boolValue == true {
+            let members = try event.payloadMembers(Self.members)
+            if refuseFailing, members[1]?.boolValue == true {
                 throw ProjectionError("event \(event.position) is marked to fail (\"fail\": true)")
             }
-            let amount = payload["amount"]?.int64Value ?? 0
+            let amount = members[0]?.int64Value ?? 0
             index.append(event.partition)
             index.append(event.offset)
             index.append(event.key)
