@@ -113,9 +113,10 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Events to replay.") var events = 1_000_000
         @Option(help: "Distinct keys.") var keys = 10_000
         @Option(name: .customLong("live-seconds"), help: "Seconds of live traffic at 1,000 events/s.") var liveSeconds = 15
+        @Option(help: "Replays and baseline COPYs, alternating; the best of each is compared.") var rounds = 3
 
         func run() async throws {
-            let bench = ProjectionBenchmark(events: events, keys: keys, liveSeconds: liveSeconds)
+            let bench = ProjectionBenchmark(events: events, keys: keys, liveSeconds: liveSeconds, rounds: rounds)
             try await withScratchDatabase(options) { strata in
                 let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
                 printLine(report.markdown)

@@ -170,14 +170,14 @@ public struct JSONParser {
             guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else {
                 throw error("expected a string key in object, found \(describeCurrent())")
             }
-            let key = try parseString()
+            let slot = try scanKey(among: names)
             skipWhitespace()
             guard index < bytes.count, bytes[index] == UInt8(ascii: ":") else {
-                throw error("expected ':' after object key \"\(key)\", found \(describeCurrent())")
+                throw error("expected ':' after an object key, found \(describeCurrent())")
             }
             index += 1
             skipWhitespace()
-            if let slot = names.firstIndex(of: key), found[slot] == nil {
+            if let slot, found[slot] == nil {
                 found[slot] = try parseValue(depth: 1)
                 remaining -= 1
             } else {
@@ -193,6 +193,21 @@ public struct JSONParser {
             throw error("expected ',' or '}' in object, found \(describeCurrent())")
         }
         return found
+    }
+
+    /// Reads an object key and returns its position in `names`, comparing the raw bytes when the
+    /// key has no escapes (no string is built for keys nobody asked for).
+    private mutating func scanKey(among names: [String]) throws(JSONSyntaxError) -> Int? {
+        let start = index + 1
+        var end = start
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else {
+            let key = try parseString()
+            return names.firstIndex(of: key)
+        }
+        index = end + 1
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        return names.firstIndex { $0.utf8.elementsEqual(raw) }
     }
 
     /// Moves past one value by its structure alone: strings to their closing quote (escapes

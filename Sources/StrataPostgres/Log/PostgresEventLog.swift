@@ -175,10 +175,8 @@ public final class PostgresEventLog: EventLog, Service {
                 // The running total of stored payload bytes, without reading the payloads: an event is
                 // returned when the ones before it stay under the budget (so the first always is).
                 query = """
-                    SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at, headers, compression, payload
-                      FROM (SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
-                                   headers::text AS headers, compression, payload,
-                                   sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
+                    SELECT \(unescaped: EventRecord.selectList)
+                      FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
                               FROM strata.events
                              WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
                              ORDER BY log_offset
@@ -188,8 +186,7 @@ public final class PostgresEventLog: EventLog, Service {
                     """
             } else {
                 query = """
-                    SELECT log_offset, event_id, key, type, schema_version, source, occurred_at, appended_at,
-                           headers::text, compression, payload
+                    SELECT \(unescaped: EventRecord.selectList)
                       FROM strata.events
                      WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
                      ORDER BY log_offset
@@ -200,22 +197,7 @@ public final class PostgresEventLog: EventLog, Service {
             var events: [Event] = []
             events.reserveCapacity(min(limit, 10_000))
             for try await row in rows {
-                var cells = RowCells(row)
-                let offset = try cells.int64()
-                let id = try cells.string()
-                let key = try cells.string()
-                let type = try cells.string()
-                let version = Int(try cells.int64())
-                let source = try cells.string()
-                let occurredAt = try cells.optionalDate()
-                let appendedAt = try cells.date()
-                let headersText = try cells.optionalString()
-                let codec = PayloadCompression(rawValue: Int16(truncatingIfNeeded: try cells.int64())) ?? .none
-                let stored = try cells.bytes()
-                events.append(Event(
-                    topic: topic, partition: partition, offset: offset, key: key, type: type, schemaVersion: version, id: id,
-                    source: source, occurredAt: occurredAt, appendedAt: appendedAt,
-                    headers: PostgresEventLog.decodeHeaders(headersText), payload: try PayloadCodec.decode(stored, codec)))
+                events.append(try EventRecord.decode(row, topic: topic, partition: partition))
             }
             return events
         } catch {

@@ -170,7 +170,10 @@ public final class ProjectionWorker: Service {
                     }
                     // A full batch means more is waiting: catch up in large batches, and read the next
                     // one while this one is applied.
-                    typicalBytes = events.lazy.map(\.payload.count).max()
+                    // (A plain loop: `lazy.map(\.payload.count)` goes through the key-path runtime per event.)
+                    var largest = 0
+                    for i in events.indices { largest = max(largest, events[i].payload.count) }
+                    typicalBytes = largest
                     if events.count == requested {
                         catchingUp.insert(generation.number)
                         let next = last.offset + 1
