@@ -170,34 +170,42 @@ public final class PostgresEventLog: EventLog, Service {
 
     public func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event] {
         do {
-            let query: PostgresQuery
+            let source: String
             if let maxBytes {
                 // The running total of stored payload bytes, without reading the payloads: an event is
                 // returned when the ones before it stay under the budget (so the first always is).
-                query = """
-                    SELECT \(unescaped: EventRecord.selectList)
-                      FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-                              FROM strata.events
-                             WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
-                             ORDER BY log_offset
-                             LIMIT \(max(1, limit))) e
-                     WHERE before < \(Int64(max(1, maxBytes)))
-                     ORDER BY log_offset
+                source = """
+                    SELECT * FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
+                                     FROM strata.events
+                                    WHERE topic = $1 AND partition = $2 AND log_offset >= $3
+                                    ORDER BY log_offset
+                                    LIMIT $4) w
+                     WHERE before < $5
                     """
             } else {
-                query = """
-                    SELECT \(unescaped: EventRecord.selectList)
-                      FROM strata.events
-                     WHERE topic = \(topic) AND partition = \(partition) AND log_offset >= \(offset)
+                source = """
+                    SELECT * FROM strata.events
+                     WHERE topic = $1 AND partition = $2 AND log_offset >= $3
                      ORDER BY log_offset
-                     LIMIT \(max(1, limit))
+                     LIMIT $4
                     """
             }
-            let rows = try await client.query(query, logger: logger)
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(topic)
+            bindings.append(Int32(partition))
+            bindings.append(offset)
+            bindings.append(max(1, limit))
+            if let maxBytes { bindings.append(Int64(max(1, maxBytes))) }
+            let rows = try await client.query(PostgresQuery(unsafeSQL: EventRecord.chunkedSelect(from: source), binds: bindings), logger: logger)
             var events: [Event] = []
-            events.reserveCapacity(min(limit, 10_000))
+            events.reserveCapacity(min(limit, 50_000))
             for try await row in rows {
-                events.append(try EventRecord.decode(row, topic: topic, partition: partition))
+                try EventRecord.decodeChunk(row, topic: topic, partition: partition, into: &events)
+            }
+            // array_agg keeps its input's order in practice, but SQL does not promise it: check, and
+            // sort if it ever did not.
+            if events.indices.dropFirst().contains(where: { events[$0 - 1].offset >= events[$0].offset }) {
+                events.sort { $0.offset < $1.offset }
             }
             return events
         } catch {
