@@ -34,6 +34,32 @@ import Testing
         }
     }
 
+    /// Reads cover offset ranges in chunks of `EventRecord.chunk`: across chunk boundaries every
+    /// event comes back once and in order, and a range emptied behind the log's back (offsets are
+    /// gapless, so only by hand) does not end the read there.
+    @Test func readsAcrossChunksAndPastAGap() async throws {
+        try await TestEnvironment.withStrata { strata in
+            let p = Partitioner.partition(forKey: "g", partitions: 4)
+            for start in stride(from: 0, to: 3000, by: 500) {
+                try await strata.producer.append((start..<start + 500).map { demoDraft(key: "g", id: "gap-\($0)") })
+            }
+            let all = try await strata.log.read(topic: "demo", partition: p, from: 0, limit: 5000)
+            #expect(all.map(\.offset) == Array(0..<3000))
+            let middle = try await strata.log.read(topic: "demo", partition: p, from: 1000, limit: 1100)
+            #expect(middle.map(\.offset) == Array(1000..<2100))
+
+            try await strata.client.query(
+                "DELETE FROM strata.events WHERE topic = 'demo' AND partition = \(p) AND log_offset >= 1000 AND log_offset < 2500")
+            let afterGap = try await strata.log.read(topic: "demo", partition: p, from: 1000, limit: 1000)
+            #expect(afterGap.map(\.offset) == Array(2500..<3000))
+            let straddling = try await strata.log.read(topic: "demo", partition: p, from: 900, limit: 1000)
+            #expect(straddling.map(\.offset) == Array(900..<1000))
+            let budgeted = try await strata.log.read(topic: "demo", partition: p, from: 900, limit: 1000, maxBytes: 1 << 20)
+            #expect(budgeted.map(\.offset) == Array(900..<1000) + Array(2500..<3000))
+            #expect(try await strata.log.read(topic: "demo", partition: p, from: 3000, limit: 1000).isEmpty)
+        }
+    }
+
     @Test func migrationsAreAppliedOnceAndRecorded() async throws {
         try await TestEnvironment.withStrata { strata in
             // A second run applies nothing.

@@ -28,20 +28,14 @@ enum EventRecord {
     /// Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
     private static let postgresEpoch: Double = 946_684_800
 
-    /// How many events one row of a read carries (`chunkedSelect`).
+    /// How many offsets one row of a read covers.
     static let chunk = 1024
 
-    /// The select list that packs the events of `source` (a subquery with the log's columns and
-    /// `log_offset`) into rows of up to `chunk` records each, as a binary `record[]`: PostgresNIO's
-    /// per-row work (message decoding, state machine steps, the row sequence) then happens once per
-    /// chunk instead of once per event.
-    static func chunkedSelect(from source: String) -> String {
-        "SELECT array_agg(\(selectList)) FROM (\(source)) e GROUP BY log_offset / \(chunk) ORDER BY log_offset / \(chunk)"
-    }
-
-    /// Decodes a row of `chunkedSelect`, appending its events to `events`.
+    /// Decodes a row holding a `record[]` of `selectList` values, appending its events to `events`;
+    /// a NULL (a range with no events) appends nothing.
     static func decodeChunk(_ row: PostgresRow, topic: String, partition: Int, into events: inout [Event]) throws {
         guard let cell = row.first(where: { _ in true }) else { throw StrataError(.backend, "a log row has no columns") }
+        guard cell.bytes != nil else { return }
         guard cell.dataType == .recordArray, cell.format == .binary, let bytes = cell.bytes else {
             throw StrataError(.backend, "a log row is not a binary record array (type \(cell.dataType), format \(cell.format))")
         }

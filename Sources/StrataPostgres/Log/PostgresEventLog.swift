@@ -170,47 +170,67 @@ public final class PostgresEventLog: EventLog, Service {
 
     public func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event] {
         do {
-            let source: String
+            var count = Int64(max(1, limit))
             if let maxBytes {
                 // The running total of stored payload bytes, without reading the payloads: an event is
                 // returned when the ones before it stay under the budget (so the first always is).
-                source = """
-                    SELECT * FROM (SELECT *, sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
-                                     FROM strata.events
-                                    WHERE topic = $1 AND partition = $2 AND log_offset >= $3
-                                    ORDER BY log_offset
-                                    LIMIT $4) w
-                     WHERE before < $5
-                    """
-            } else {
-                source = """
-                    SELECT * FROM strata.events
-                     WHERE topic = $1 AND partition = $2 AND log_offset >= $3
-                     ORDER BY log_offset
-                     LIMIT $4
-                    """
+                let rows = try await client.query("""
+                    SELECT max(log_offset)
+                      FROM (SELECT log_offset, sum(octet_length(payload)) OVER (ORDER BY log_offset ROWS UNBOUNDED PRECEDING) - octet_length(payload) AS before
+                              FROM strata.events
+                             WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= \(offset)
+                             ORDER BY log_offset
+                             LIMIT \(count)) w
+                     WHERE before < \(Int64(max(1, maxBytes)))
+                    """, logger: logger)
+                var last: Int64?
+                for try await value in rows.decode(Int64?.self) { last = value }
+                guard let last else { return [] }
+                count = last - offset + 1
             }
-            var bindings = PostgresBindings(capacity: 5)
-            bindings.append(topic)
-            bindings.append(Int32(partition))
-            bindings.append(offset)
-            bindings.append(max(1, limit))
-            if let maxBytes { bindings.append(Int64(max(1, maxBytes))) }
-            let rows = try await client.query(PostgresQuery(unsafeSQL: EventRecord.chunkedSelect(from: source), binds: bindings), logger: logger)
-            var events: [Event] = []
-            events.reserveCapacity(min(limit, 50_000))
-            for try await row in rows {
-                try EventRecord.decodeChunk(row, topic: topic, partition: partition, into: &events)
-            }
-            // array_agg keeps its input's order in practice, but SQL does not promise it: check, and
-            // sort if it ever did not.
-            if events.indices.dropFirst().contains(where: { events[$0 - 1].offset >= events[$0].offset }) {
-                events.sort { $0.offset < $1.offset }
+            var events = try await readRange(topic: topic, partition: partition, from: offset, count: count)
+            if events.isEmpty, maxBytes == nil {
+                // Offsets are gapless, so an empty range is the partition's end. Were a range ever empty
+                // below the end, the read goes on from the next event there is rather than stop there.
+                let rows = try await client.query("""
+                    SELECT min(log_offset) FROM strata.events
+                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= \(offset)
+                    """, logger: logger)
+                var next: Int64?
+                for try await value in rows.decode(Int64?.self) { next = value }
+                if let next { events = try await readRange(topic: topic, partition: partition, from: next, count: count) }
             }
             return events
         } catch {
             throw PostgresErrors.wrap(error, "reading \(topic)/\(partition)@\(offset)")
         }
+    }
+
+    /// The events with offsets in `offset ..< offset + count`, in order.
+    ///
+    /// One row per `EventRecord.chunk` offsets, each an index range scan aggregated into a record
+    /// array: no sort (grouping a `LIMIT`ed scan sorted all of its rows again, spilling big batches
+    /// to disk), and ranges past the end cost one index probe each.
+    private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
+        let chunk = Int64(EventRecord.chunk)
+        let rows = try await client.query("""
+            SELECT (SELECT array_agg(\(unescaped: EventRecord.selectList))
+                      FROM strata.events
+                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= s AND log_offset < least(s + \(chunk), \(offset + count)))
+              FROM generate_series(\(offset), \(offset + count - 1), \(chunk)) s
+             ORDER BY s
+            """, logger: logger)
+        var events: [Event] = []
+        events.reserveCapacity(Int(min(count, 50_000)))
+        for try await row in rows {
+            try EventRecord.decodeChunk(row, topic: topic, partition: partition, into: &events)
+        }
+        // An index scan returns a range in order and array_agg keeps its input's order, but SQL does
+        // not promise it (a bitmap scan would not): check, and sort if it ever did not.
+        if events.indices.dropFirst().contains(where: { events[$0 - 1].offset >= events[$0].offset }) {
+            events.sort { $0.offset < $1.offset }
+        }
+        return events
     }
 
     public func endOffsets(topic: String) async throws -> [Int64] {
