@@ -32,6 +32,9 @@ public struct ProjectionBenchmark: Sendable {
         public var replayEventsPerSecond: [Double]
         public var copyRows: Int
         public var copyRowsPerSecond: [Double]
+        /// The same COPY split over one connection per partition, as many writers as the replay has.
+        public var copyStreams: Int
+        public var parallelCopyRowsPerSecond: [Double]
         public var liveEvents: Int
         public var liveP50: Duration
         public var liveP99: Duration
@@ -49,6 +52,8 @@ public struct ProjectionBenchmark: Sendable {
                 | raw COPY of the same view rows (\(grouped(Double(copyRows))) rows into same-shaped tables), \(copyRowsPerSecond.count) rounds | \(all(copyRowsPerSecond)) rows/s |
                 | replay / raw COPY, best of each | **\(String(format: "%.2f", bestReplay / bestCopy))x** (\(grouped(bestReplay)) / \(grouped(bestCopy))) |
                 | replay / raw COPY, worst of each | \(String(format: "%.2f", (replayEventsPerSecond.min() ?? 0) / (copyRowsPerSecond.min() ?? 1)))x |
+                | the same COPY split over \(copyStreams) connections at once (one per partition, as the replay writes), \(parallelCopyRowsPerSecond.count) rounds | \(all(parallelCopyRowsPerSecond)) rows/s |
+                | replay / \(copyStreams) COPYs at once, best of each | \(String(format: "%.2f", bestReplay / (parallelCopyRowsPerSecond.max() ?? 1)))x |
                 | reading the log alone (the same events, decoded, all partitions at once, no projection) | \(grouped(readEventsPerSecond)) events/s |
                 | first build (generation 1 from offset zero) | \(grouped(firstBuildEventsPerSecond)) events/s |
                 | live latency, append to visible in the view, at \(liveEventsRate) events/s (\(grouped(Double(liveEvents))) events) | p50 \(ms(liveP50)), p99 \(ms(liveP99)), max \(ms(liveMax)) |
@@ -103,7 +108,9 @@ public struct ProjectionBenchmark: Sendable {
 
         var replays: [Double] = []
         var copies: [Double] = []
+        var parallelCopies: [Double] = []
         var copyRows = 0
+        let partitions = try await log.endOffsets(topic: "demo").count
         for round in 1...rounds {
             progress("round \(round)/\(rounds): replay (a new generation beside the live one)...")
             _ = try await catalog.startReplay(projection)
@@ -115,10 +122,13 @@ public struct ProjectionBenchmark: Sendable {
 
             progress("round \(round)/\(rounds): raw COPY of the view rows...")
             let live = try await catalog.activeGenerations(projection.name).first { $0.state == .live }!
-            let (rows, copyTime) = try await copyViewRows(from: live.schema, client: client, logger: logger)
+            let (rows, copyTime) = try await copyViewRows(from: live.schema, streams: 1, client: client, logger: logger)
             copyRows = rows
             copies.append(Double(rows) / copyTime.seconds)
-            progress("  replay \(grouped(replays.last!)) events/s, COPY \(grouped(copies.last!)) rows/s")
+            progress("round \(round)/\(rounds): raw COPY of the view rows over \(partitions) connections at once...")
+            let (_, parallelTime) = try await copyViewRows(from: live.schema, streams: partitions, client: client, logger: logger)
+            parallelCopies.append(Double(rows) / parallelTime.seconds)
+            progress("  replay \(grouped(replays.last!)) events/s, COPY \(grouped(copies.last!)) rows/s, \(partitions) COPYs at once \(grouped(parallelCopies.last!)) rows/s")
         }
 
         progress("live latency at \(liveRate) events/s for \(liveSeconds) s...")
@@ -126,7 +136,8 @@ public struct ProjectionBenchmark: Sendable {
 
         return Report(
             events: events, firstBuildEventsPerSecond: Double(events) / firstBuild.seconds, readEventsPerSecond: read,
-            replayEventsPerSecond: replays, copyRows: copyRows, copyRowsPerSecond: copies, liveEvents: latencies.samples.count,
+            replayEventsPerSecond: replays, copyRows: copyRows, copyRowsPerSecond: copies, copyStreams: partitions,
+            parallelCopyRowsPerSecond: parallelCopies, liveEvents: latencies.samples.count,
             liveP50: latencies.percentile(50), liveP99: latencies.percentile(99), liveMax: latencies.percentile(100))
     }
 
@@ -178,12 +189,13 @@ public struct ProjectionBenchmark: Sendable {
     }
 
     /// COPYs the live generation's rows into same-shaped tables (same columns, constraints, keys and
-    /// indexes), timing only the COPY.
+    /// indexes), 10,000 rows per transaction over `streams` connections, timing only the COPY.
     ///
     /// The tables are made `LIKE` the generation's base tables: the readers' schema holds views, and
     /// `LIKE` a view copies the columns but no primary key, which made an earlier version of this
     /// baseline COPY into index-less tables.
-    func copyViewRows(from schema: String, client: PostgresClient, logger: Logger) async throws -> (Int, Duration) {
+    func copyViewRows(from schema: String, streams: Int, client: PostgresClient, logger: Logger) async throws -> (Int, Duration) {
+        let chunkRows = 10_000
         var rows = 0
         var total = Duration.zero
         for (table, columns) in [("event_index", "partition, log_offset, key, amount, appended_at"), ("key_counts", "key, events, amount_sum, last_partition, last_offset")] {
@@ -203,7 +215,7 @@ public struct ProjectionBenchmark: Sendable {
                 buffer.writeString(line)
                 buffer.writeString("\n")
                 count += 1
-                if count % 10_000 == 0 {
+                if count % chunkRows == 0 {
                     chunks.append(buffer)
                     buffer = ByteBuffer()
                 }
@@ -211,10 +223,19 @@ public struct ProjectionBenchmark: Sendable {
             if buffer.readableBytes > 0 { chunks.append(buffer) }
             let clock = ContinuousClock()
             let started = clock.now
-            for chunk in chunks {
-                try await client.withTransaction(logger: logger) { conn in
-                    try await conn.copyFrom(table: "raw_\(table)", logger: logger) { writer in try await writer.write(chunk) }
+            // Chunks dealt round-robin to `streams` connections, each COPYing its share in order.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for stream in 0..<streams {
+                    let share = stride(from: stream, to: chunks.count, by: streams).map { chunks[$0] }
+                    group.addTask {
+                        for chunk in share {
+                            try await client.withTransaction(logger: logger) { conn in
+                                try await conn.copyFrom(table: "raw_\(table)", logger: logger) { writer in try await writer.write(chunk) }
+                            }
+                        }
+                    }
                 }
+                try await group.waitForAll()
             }
             total += clock.now - started
             rows += count
