@@ -37,12 +37,24 @@ public struct APIDependencies: Sendable {
 
 /// A group of routes a module (a domain, the log, the runtime) adds to the API.
 public protocol APIRoutes: Sendable {
-    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies)
+    func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies)
+}
+
+/// The request context of Strata's API: Hummingbird's core context plus the connected peer's
+/// address, which rate limiting keys on.
+public struct StrataRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
 }
 
 /// Builds the API's router from route groups.
-public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Router<BasicRequestContext> {
-    let router = Router(context: BasicRequestContext.self)
+public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Router<StrataRequestContext> {
+    let router = Router(context: StrataRequestContext.self)
     router.add(middleware: ErrorMappingMiddleware())
     if let limiter = deps.rateLimiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
     for r in [LogRoutes(), ProjectionRoutes(), HealthRoutes()] as [any APIRoutes] + routes {

@@ -9,7 +9,7 @@ import StrataCore
 struct LogRoutes: APIRoutes {
     static let maximumBodyBytes = 64 << 20
 
-    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         router.get("/v1/topics") { _, _ -> Response in
             var rows: [JSONValue] = []
             for topic in try await deps.log.topics() {

@@ -7,7 +7,7 @@ import StrataProjections
 /// The runtime over HTTP: status, lag, dead letters (read-only; retrying needs the CLI, which runs
 /// the projection code).
 struct ProjectionRoutes: APIRoutes {
-    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         router.get("/v1/projections") { _, _ -> Response in
             let statuses = try await ProjectionStatus.all(client: deps.client, log: deps.log, logger: deps.logger)
             return JSONResponse.make(["projections": .array(statuses.map(\.json))])
@@ -32,7 +32,7 @@ struct ProjectionRoutes: APIRoutes {
 
 /// `/health` (each projection's lag, the database) and `/metrics` (Prometheus).
 struct HealthRoutes: APIRoutes {
-    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         router.get("/health") { _, _ -> Response in
             do {
                 let statuses = try await ProjectionStatus.all(client: deps.client, log: deps.log, logger: deps.logger)

@@ -2,14 +2,17 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOConcurrencyHelpers
+import NIOCore
 
 /// Per-client, per-route request limits with a fixed one-minute window (PG Atlas's behaviour): past
 /// the limit a request gets 429 with `Retry-After` (seconds until the window ends).
 ///
-/// Clients are told apart by the first `X-Forwarded-For` address (or `X-Real-IP`); requests that
-/// carry neither (a direct connection, not behind a proxy) share one bucket per route. Routes are
-/// bucketed by method and first path segment (`GET /repos/...`).
-public struct RateLimitMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Clients are told apart by the connection's peer address. Behind a reverse proxy every request
+/// comes from the proxy, so with `trustForwardedFor` the client is the first `X-Forwarded-For`
+/// address (or `X-Real-IP`) instead, falling back to the peer; only turn that on when a proxy sets
+/// those headers, since a direct client could otherwise claim a fresh address per request. Routes
+/// are bucketed by method and first path segment (`GET /repos/...`).
+public struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterMiddleware {
     let limiter: RateLimiter
 
     public init(limiter: RateLimiter) { self.limiter = limiter }
@@ -17,9 +20,8 @@ public struct RateLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         let segment = path.split(separator: "/").first.map(String.init) ?? ""
-        let client = request.headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").first
-            .map { $0.trimmingCharacters(in: .whitespaces) } ?? request.headers[HTTPField.Name("X-Real-IP")!] ?? "direct"
         let limit = limiter.limit(for: request.method, segment: segment)
+        let client = limiter.client(of: request, peer: context.remoteAddress)
         if let retryAfter = limiter.take(key: "\(client) \(request.method) /\(segment)", limit: limit) {
             var error = APIError(.tooManyRequests, "rate_limited", "Rate limit exceeded: \(limit) requests per minute on /\(segment)")
             error.headers[.retryAfter] = String(retryAfter)
@@ -35,11 +37,26 @@ public final class RateLimiter: Sendable {
     public let perMinute: Int
     /// Higher limits for some routes (`/health` and SBOM uploads, as PG Atlas).
     public let overrides: [String: Int]
+    /// Whether the client is the one `X-Forwarded-For` / `X-Real-IP` names (behind a proxy).
+    public let trustForwardedFor: Bool
     private let state = NIOLockedValueBox<(window: Int64, counts: [String: Int])>((0, [:]))
 
-    public init(perMinute: Int = 100, overrides: [String: Int] = ["GET health": 600, "POST ingest": 600]) {
+    public init(perMinute: Int = 100, overrides: [String: Int] = ["GET health": 600, "POST ingest": 600], trustForwardedFor: Bool = false) {
         self.perMinute = perMinute
         self.overrides = overrides
+        self.trustForwardedFor = trustForwardedFor
+    }
+
+    /// Who a request counts against: the peer's IP address (its port changes per connection), or
+    /// with `trustForwardedFor` the address the proxy reports.
+    func client(of request: Request, peer: SocketAddress?) -> String {
+        if trustForwardedFor {
+            if let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").first {
+                return forwarded.trimmingCharacters(in: .whitespaces)
+            }
+            if let real = request.headers[HTTPField.Name("X-Real-IP")!] { return real }
+        }
+        return peer?.ipAddress ?? peer.map { "\($0)" } ?? "unknown"
     }
 
     func limit(for method: HTTPRequest.Method, segment: String) -> Int {

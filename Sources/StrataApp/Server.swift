@@ -17,6 +17,8 @@ public struct ServerSettings: Sendable {
     public var webhookSecret: String? = ProcessInfo.processInfo.environment["STRATA_GITHUB_WEBHOOK_SECRET"]
     /// Requests per minute per client and route; 0 disables rate limiting.
     public var rateLimitPerMinute = 100
+    /// Rate-limit the client `X-Forwarded-For` names rather than the connection's peer (behind a proxy).
+    public var trustForwardedFor = false
 
     public init() {}
 }
@@ -27,17 +29,19 @@ public enum RouteRegistry {
 }
 
 extension StrataContext {
-    public func apiDependencies(writeToken: String?, metrics: Bool, webhookSecret: String? = nil, rateLimitPerMinute: Int = 0) -> APIDependencies {
+    public func apiDependencies(
+        writeToken: String?, metrics: Bool, webhookSecret: String? = nil, rateLimitPerMinute: Int = 0, trustForwardedFor: Bool = false
+    ) -> APIDependencies {
         var deps = APIDependencies(log: log, producer: producer, client: client, logger: logger, writeToken: writeToken,
             metrics: metrics ? StrataMetrics.registry() : nil, webhookSecret: webhookSecret)
-        if rateLimitPerMinute > 0 { deps.rateLimiter = RateLimiter(perMinute: rateLimitPerMinute) }
+        if rateLimitPerMinute > 0 { deps.rateLimiter = RateLimiter(perMinute: rateLimitPerMinute, trustForwardedFor: trustForwardedFor) }
         return deps
     }
 
     /// The HTTP application serving the API.
     public func makeApplication(_ settings: ServerSettings) -> some ApplicationProtocol {
         let deps = apiDependencies(writeToken: settings.writeToken, metrics: true, webhookSecret: settings.webhookSecret,
-            rateLimitPerMinute: settings.rateLimitPerMinute)
+            rateLimitPerMinute: settings.rateLimitPerMinute, trustForwardedFor: settings.trustForwardedFor)
         let router = buildRouter(deps, routes: RouteRegistry.all())
         return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"),
             logger: logger)

@@ -21,6 +21,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("github-webhook-secret"), help: "Secret for GitHub webhook signatures (env STRATA_GITHUB_WEBHOOK_SECRET).")
     var webhookSecret: String?
     @Option(name: .customLong("rate-limit"), help: "Requests per minute per client and route (0: off).") var rateLimit = 100
+    @Flag(name: .customLong("trust-forwarded-for"),
+        help: "Rate-limit by the client X-Forwarded-For / X-Real-IP names, not the connection's address (only behind a proxy that sets them).")
+    var trustForwardedFor = false
     @Flag(name: .customLong("no-workers"), help: "Serve only; run projections elsewhere (strata work).") var noWorkers = false
     @Flag(help: "Load the demo data first.") var demo = false
 
@@ -32,6 +35,7 @@ struct Serve: AsyncParsableCommand {
         if let webhookSecret { server.webhookSecret = webhookSecret }
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 or more") }
         server.rateLimitPerMinute = rateLimit
+        server.trustForwardedFor = trustForwardedFor
         let settings = try worker.settings()
         let (noWorkers, demo) = (self.noWorkers, self.demo)
         let serverSettings = server

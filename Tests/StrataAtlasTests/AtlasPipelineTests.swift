@@ -215,7 +215,8 @@ struct ScratchGitRepository {
         try await TestEnvironment.withStrata { strata in
             try await strata.registerProjections([AtlasProjection()])
             var deps = strata.apiDependencies(writeToken: nil, metrics: false)
-            deps.rateLimiter = RateLimiter(perMinute: 2)
+            // Behind a proxy: clients are the addresses it forwards.
+            deps.rateLimiter = RateLimiter(perMinute: 2, trustForwardedFor: true)
             let app = Application(router: buildRouter(deps, routes: [AtlasRoutes()]), logger: strata.logger)
             try await app.test(.router) { client in
                 let headers: HTTPFields = [HTTPField.Name("X-Forwarded-For")!: "203.0.113.7"]
@@ -226,6 +227,30 @@ struct ScratchGitRepository {
                 #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
                 // Another client has its own budget.
                 #expect(try await client.json("/metadata", headers: [HTTPField.Name("X-Forwarded-For")!: "198.51.100.1"]).status == .ok)
+            }
+        }
+    }
+
+    /// Without a trusted proxy, clients are their connections' addresses: a client cannot buy a
+    /// fresh budget by claiming another `X-Forwarded-For`. Over real sockets from 127.0.0.1.
+    @Test func rateLimitKeysOnThePeerUnlessTold() async throws {
+        try await TestEnvironment.withStrata { strata in
+            try await strata.registerProjections([AtlasProjection()])
+            var deps = strata.apiDependencies(writeToken: nil, metrics: false)
+            deps.rateLimiter = RateLimiter(perMinute: 2)
+            let app = Application(router: buildRouter(deps, routes: [AtlasRoutes()]), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                logger: strata.logger)
+            try await app.test(.live) { client in
+                for address in ["203.0.113.7", "198.51.100.1"] {
+                    let response = try await client.executeRequest(
+                        uri: "/metadata", method: .get, headers: [HTTPField.Name("X-Forwarded-For")!: address], body: nil)
+                    #expect(response.status == .ok)
+                }
+                let spoofed = try await client.executeRequest(
+                    uri: "/metadata", method: .get, headers: [HTTPField.Name("X-Forwarded-For")!: "192.0.2.99"], body: nil)
+                #expect(spoofed.status == .tooManyRequests)
+                // Other routes keep their own budget.
+                #expect(try await client.executeRequest(uri: "/health", method: .get, headers: [:], body: nil).status == .ok)
             }
         }
     }

@@ -11,7 +11,7 @@ import StrataCore
 public struct AtlasRoutes: APIRoutes {
     public init() {}
 
-    public func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    public func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
         let logger = deps.logger
         @Sendable func one(_ query: PostgresQuery, notFound: String) async throws -> Response {

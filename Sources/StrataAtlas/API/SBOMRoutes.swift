@@ -10,7 +10,7 @@ import StrataCore
 
 /// SBOM upload (authenticated), submission status, and GitHub push webhooks.
 struct SBOMRoutes {
-    func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
         let logger = deps.logger
 

@@ -9,7 +9,7 @@ import StrataCore
 public struct LedgerRoutes: APIRoutes {
     public init() {}
 
-    public func register(on router: Router<BasicRequestContext>, _ deps: APIDependencies) {
+    public func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
         let logger = deps.logger
 
