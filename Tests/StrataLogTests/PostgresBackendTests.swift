@@ -34,7 +34,24 @@ import Testing
         }
     }
 
-    /// Reads cover offset ranges in chunks of `EventRecord.chunk`: across chunk boundaries every
+    /// A topic whose payloads may be large reads few events to a row (PostgreSQL refuses values
+    /// over 1 GB): here one, for 64 MiB payloads, and 3 MiB events with headers come back whole.
+    @Test func largePayloadTopicsReadFewEventsPerRow() async throws {
+        try await TestEnvironment.withStrata { strata in
+            try await strata.log.createTopics([TopicSpec(name: "blobs", partitions: 1, maxPayloadBytes: 64 << 20)])
+            let payloads = (0..<4).map { i in Array("\"\(String(repeating: Character(String(i)), count: 3 << 20))\"".utf8) }
+            _ = try await strata.log.append(payloads.enumerated().map { i, bytes in
+                PreparedEvent(topic: "blobs", partition: 0, key: "k", type: "blob", schemaVersion: 1, id: "blob-\(i)", source: "test",
+                    occurredAt: nil, headers: ["n": "\(i)"], storedPayload: bytes, compression: .none)
+            })
+            let events = try await strata.log.read(topic: "blobs", partition: 0, from: 0, limit: 10)
+            #expect(events.map(\.offset) == [0, 1, 2, 3])
+            #expect(events.map(\.payload) == payloads)
+            #expect(events.map { $0.headers["n"] } == ["0", "1", "2", "3"])
+        }
+    }
+
+    /// Reads cover offset ranges in chunks (64 offsets for this 1 MiB-payload topic): across chunk boundaries every
     /// event comes back once and in order, and a range emptied behind the log's back (offsets are
     /// gapless, so only by hand) does not end the read there.
     @Test func readsAcrossChunksAndPastAGap() async throws {

@@ -28,8 +28,11 @@ enum EventRecord {
     /// Seconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
     private static let postgresEpoch: Double = 946_684_800
 
-    /// How many offsets one row of a read covers.
-    static let chunk = 1024
+    /// The most offsets one row of a read covers.
+    static let maxChunk = 1024
+    /// The most payload bytes one row of a read may carry, judged by the topic's payload limit: a
+    /// topic of 1 MiB payloads reads 64 events to a row, one of 64 MiB payloads one.
+    static let chunkBytes = 64 << 20
 
     /// Decodes a row holding a `record[]` of `selectList` values, appending its events to `events`;
     /// a NULL (a range with no events) appends nothing.
@@ -45,6 +48,7 @@ enum EventRecord {
             let dimensions = try reader.int32()
             _ = try reader.int32()
             let elementType = UInt32(bitPattern: try reader.int32())
+            if dimensions == 0 { return }
             guard dimensions == 1, elementType == PostgresDataType.record.rawValue else {
                 throw StrataError(.backend, "a log chunk is a \(dimensions)-dimensional array of type OID \(elementType), expected records")
             }

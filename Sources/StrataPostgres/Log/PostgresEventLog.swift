@@ -208,16 +208,19 @@ public final class PostgresEventLog: EventLog, Service {
 
     /// The events with offsets in `offset ..< offset + count`, in order.
     ///
-    /// One row per `EventRecord.chunk` offsets, each an index range scan aggregated into a record
-    /// array: no sort (grouping a `LIMIT`ed scan sorted all of its rows again, spilling big batches
-    /// to disk), and ranges past the end cost one index probe each.
+    /// One row per chunk of offsets, each an index range scan aggregated into a record array: no
+    /// sort (grouping a `LIMIT`ed scan sorted all of its rows again, spilling big batches to disk),
+    /// and ranges past the end cost one index probe each. A chunk spans up to
+    /// `EventRecord.maxChunk` offsets, fewer where the topic's payload limit could make its row
+    /// larger than `EventRecord.chunkBytes` (PostgreSQL refuses values over 1 GB).
     private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
-        let chunk = Int64(EventRecord.chunk)
         let rows = try await client.query("""
+            WITH c AS (SELECT greatest(1, least(\(Int64(EventRecord.maxChunk)), \(Int64(EventRecord.chunkBytes)) / greatest(1, max_payload_bytes)))::int8 AS n
+                         FROM strata.topics WHERE topic = \(topic))
             SELECT (SELECT array_agg(\(unescaped: EventRecord.selectList))
                       FROM strata.events
-                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= s AND log_offset < least(s + \(chunk), \(offset + count)))
-              FROM generate_series(\(offset), \(offset + count - 1), \(chunk)) s
+                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= s AND log_offset < least(s + c.n, \(offset + count)))
+              FROM c, generate_series(\(offset), \(offset + count - 1), c.n) s
              ORDER BY s
             """, logger: logger)
         var events: [Event] = []
