@@ -250,13 +250,18 @@ struct DeadLettersCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Option(help: "Only this projection.") var projection: String?
         @Flag(help: "Include applied and discarded entries.") var all = false
+        @Option(help: "Show at most this many, oldest first.") var limit = 100
         @Flag(help: "Print JSON.") var json = false
 
+        func validate() throws {
+            guard limit > 0 else { throw ValidationError("--limit must be at least 1") }
+        }
+
         func run() async throws {
-            let (projection, all, json) = (self.projection, self.all, self.json)
+            let (projection, all, json, limit) = (self.projection, self.all, self.json, self.limit)
             try await options.run { strata in
-                let entries = try await DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                    .list(projection: projection, status: all ? nil : "parked")
+                let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
+                let entries = try await dl.list(projection: projection, status: all ? nil : "parked", limit: limit)
                 if json { printLine(JSONWriter.string(.array(entries.map(\.json)))); return }
                 var table = [["ID", "PROJECTION", "GEN", "EVENT", "TYPE", "ATTEMPTS", "STATUS", "ERROR"]]
                 for e in entries {
@@ -264,30 +269,56 @@ struct DeadLettersCommand: AsyncParsableCommand {
                         String(e.attempts), e.status, e.error])
                 }
                 printLine(TextTable.render(table))
+                if entries.count == limit {
+                    let total = try await dl.count(projection: projection, status: all ? nil : "parked")
+                    if total > limit { printLine("(\(limit) of \(total) shown; --limit N for more)") }
+                }
             }
+        }
+    }
+
+    /// Which entries a retry or discard acts on: the ids named, or every parked one of a projection
+    /// (`--projection`) or of all (`--all`).
+    struct Selection: ParsableArguments {
+        @Argument(help: "Dead-letter ids.") var ids: [Int64] = []
+        @Option(help: "Every parked event of this projection.") var projection: String?
+        @Flag(help: "Every parked event of every projection.") var all = false
+
+        func validate() throws {
+            let ways = (ids.isEmpty ? 0 : 1) + (projection == nil ? 0 : 1) + (all ? 1 : 0)
+            guard ways == 1 else {
+                throw ValidationError("name dead-letter ids, or --projection P (every parked event of P), or --all — exactly one of them")
+            }
+        }
+
+        func resolve(_ dl: DeadLetters) async throws -> [Int64] {
+            ids.isEmpty ? try await dl.parkedIDs(projection: projection) : ids
         }
     }
 
     struct Retry: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Apply parked events again (after fixing the projection).")
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "Dead-letter ids.") var ids: [Int64]
+        @OptionGroup var selection: Selection
 
         func run() async throws {
-            let ids = self.ids
+            let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                var failed = false
-                for id in ids {
+                var (applied, failed) = (0, 0)
+                for id in try await selection.resolve(dl) {
                     switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
-                    case .applied: printLine("\(id): applied")
+                    case .applied:
+                        printLine("\(id): applied")
+                        applied += 1
                     case .discarded: printLine("\(id): discarded")
                     case .failedAgain(let error):
                         printLine("\(id): failed again: \(error)")
-                        failed = true
+                        failed += 1
                     }
                 }
-                if failed { throw ExitCode(1) }
+                printLine("\(applied) applied, \(failed) failed again (still parked)")
+                if failed > 0 { throw ExitCode(1) }
             }
         }
     }
@@ -295,16 +326,19 @@ struct DeadLettersCommand: AsyncParsableCommand {
     struct Discard: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Give up on parked events (a halted partition resumes after them).")
         @OptionGroup var options: GlobalOptions
-        @Argument(help: "Dead-letter ids.") var ids: [Int64]
+        @OptionGroup var selection: Selection
 
         func run() async throws {
-            let ids = self.ids
+            let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                for id in ids {
+                var discarded = 0
+                for id in try await selection.resolve(dl) {
                     _ = try await dl.discard(id: id)
                     printLine("\(id): discarded")
+                    discarded += 1
                 }
+                printLine("\(discarded) discarded")
             }
         }
     }

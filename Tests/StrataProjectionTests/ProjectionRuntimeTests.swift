@@ -109,6 +109,44 @@ import Testing
         }
     }
 
+    /// The operator's side of dead letters, through the `strata` binary: a list says when it is
+    /// cut short, retry and discard act on every parked event of a projection at once, and naming
+    /// nothing (or two selections) is an error that touches nothing.
+    @Test func deadLettersCommandsActInBulk() async throws {
+        try await TestEnvironment.withStrata { strata in
+            var drafts = (0..<20).map { demoDraft(key: "k\($0 % 3)", amount: $0, id: "e\($0)") }
+            for i in [2, 9, 17] { drafts[i].payload = ["amount": .int(i), "fail": true] }
+            try await strata.producer.append(drafts)
+            var settings = ProjectionHarness.fastSettings()
+            settings.maxAttempts = 1
+            try await ProjectionHarness.runUntilCaughtUp(strata, [DemoCountsProjection()], settings: settings)
+            let url = strata.configuration.databaseURL!
+
+            let list = try CLIRunner.run(["dead-letters", "list", "--limit", "2", "--database-url", url])
+            #expect(list.status == 0, "\(list.stderr)")
+            #expect(list.stdout.contains("(2 of 3 shown; --limit N for more)"), "\(list.stdout)")
+
+            let none = try CLIRunner.run(["dead-letters", "retry", "--database-url", url])
+            #expect(none.status != 0)
+            #expect(none.stderr.contains("exactly one of them"), "\(none.stderr)")
+            let both = try CLIRunner.run(["dead-letters", "discard", "1", "--all", "--database-url", url])
+            #expect(both.status != 0)
+
+            // The registry's demo_counts still refuses "fail": true: every retry fails again, all stay parked.
+            let retry = try CLIRunner.run(["dead-letters", "retry", "--projection", "demo_counts", "--database-url", url])
+            #expect(retry.status == 1)
+            #expect(retry.stdout.contains("0 applied, 3 failed again (still parked)"), "\(retry.stdout)")
+            let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
+            #expect(try await dl.count(projection: "demo_counts") == 3)
+
+            let discard = try CLIRunner.run(["dead-letters", "discard", "--all", "--database-url", url])
+            #expect(discard.status == 0, "\(discard.stderr)")
+            #expect(discard.stdout.contains("3 discarded"), "\(discard.stdout)")
+            #expect(try await dl.count(projection: "demo_counts") == 0)
+            #expect(try await dl.count(projection: "demo_counts", status: "discarded") == 3)
+        }
+    }
+
     /// Poison events inside large batches (catch-up, replay) are found by halving the batch under
     /// savepoints: exactly they are parked, after the full retries, and everything else is applied.
     @Test func poisonInLargeBatchesIsIsolated() async throws {

@@ -60,6 +60,55 @@ public struct DeadLetters: Sendable {
         }
     }
 
+    /// How many entries `list` would return without a limit.
+    public func count(projection: String? = nil, status: String? = "parked") async throws -> Int {
+        do {
+            var count = 0
+            for try await n in try await client.query("""
+                SELECT count(*)::int8 FROM strata.dead_letters
+                 WHERE (\(projection)::text IS NULL OR projection = \(projection))
+                   AND (\(status)::text IS NULL OR status = \(status))
+                """, logger: logger).decode(Int64.self) { count = Int(n) }
+            return count
+        } catch {
+            throw PostgresErrors.wrap(error, "counting dead letters")
+        }
+    }
+
+    /// The ids of the parked entries, of one projection or all, oldest first.
+    public func parkedIDs(projection: String?) async throws -> [Int64] {
+        do {
+            var ids: [Int64] = []
+            for try await id in try await client.query("""
+                SELECT id FROM strata.dead_letters
+                 WHERE status = 'parked' AND (\(projection)::text IS NULL OR projection = \(projection))
+                 ORDER BY id
+                """, logger: logger).decode(Int64.self) { ids.append(id) }
+            return ids
+        } catch {
+            throw PostgresErrors.wrap(error, "listing dead letters")
+        }
+    }
+
+    /// One entry by id.
+    public func entry(id: Int64) async throws -> Entry? {
+        do {
+            let rows = try await client.query("""
+                SELECT id, projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts, status, parked_at
+                  FROM strata.dead_letters WHERE id = \(id)
+                """, logger: logger)
+            for try await (id, p, g, t, part, off, eid, type, err, attempts, st, at) in rows.decode(
+                (Int64, String, Int, String, Int, Int64, String, String, String, Int, String, Date).self)
+            {
+                return Entry(id: id, projection: p, generation: g, topic: t, partition: part, offset: off, eventID: eid,
+                    eventType: type, error: err, attempts: attempts, status: st, parkedAt: at)
+            }
+            return nil
+        } catch {
+            throw PostgresErrors.wrap(error, "reading dead letter \(id)")
+        }
+    }
+
     public enum Resolution: Sendable, Equatable {
         case applied
         case discarded
@@ -79,7 +128,7 @@ public struct DeadLetters: Sendable {
     }
 
     private func resolve(id: Int64, projections: [any Projection], apply: Bool) async throws -> Resolution {
-        guard let entry = try await list(status: nil, limit: 1_000_000).first(where: { $0.id == id }) else {
+        guard let entry = try await entry(id: id) else {
             throw StrataError(.notFound, "no dead letter with id \(id)")
         }
         guard entry.status == "parked" else { throw StrataError(.conflict, "dead letter \(id) is already \(entry.status)") }
