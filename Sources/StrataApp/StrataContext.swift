@@ -31,12 +31,7 @@ public struct StrataContext: Sendable {
         try StrataConfiguration.check(topology, against: schemas)
         let url = try DatabaseURL(try resolveDatabaseURL(configuration, logger: logger))
         let client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: configuration.maximumConnections), backgroundLogger: logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
+        return try await client.whileRunning { client in
             try await checkConnection(client, url: url, logger: logger)
             let log = PostgresEventLog(client: client, logger: logger)
             try await log.migrate()

@@ -80,11 +80,7 @@ public enum TestEnvironment {
 
     static func admin(_ url: DatabaseURL, _ body: @Sendable (PostgresClient) async throws -> Void) async throws {
         let client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            try await body(client)
-        }
+        try await client.whileRunning { try await body($0) }
     }
 }
 
@@ -108,14 +104,7 @@ public struct TestDatabase: Sendable {
     public func withClient<T: Sendable>(maximumConnections: Int = 20, _ body: @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = PostgresClient(
             configuration: try url.clientConfiguration(maximumConnections: maximumConnections), backgroundLogger: TestEnvironment.logger)
-        return try await withThrowingTaskGroup(of: T?.self) { group in
-            group.addTask {
-                await client.run()
-                return nil
-            }
-            defer { group.cancelAll() }
-            return try await body(client)
-        }
+        return try await client.whileRunning { try await body($0) }
     }
 }
 
