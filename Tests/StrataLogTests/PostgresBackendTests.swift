@@ -62,6 +62,9 @@ import Testing
             }
             let all = try await strata.log.read(topic: "demo", partition: p, from: 0, limit: 5000)
             #expect(all.map(\.offset) == Array(0..<3000))
+            // Limits and offsets far past the end: ranges stop at the partition's end, sums saturate.
+            #expect(try await strata.log.read(topic: "demo", partition: p, from: 0, limit: Int.max).count == 3000)
+            #expect(try await strata.log.read(topic: "demo", partition: p, from: Int64.max - 5, limit: 1000).isEmpty)
             let middle = try await strata.log.read(topic: "demo", partition: p, from: 1000, limit: 1100)
             #expect(middle.map(\.offset) == Array(1000..<2100))
 

@@ -214,13 +214,19 @@ public final class PostgresEventLog: EventLog, Service {
     /// `EventRecord.maxChunk` offsets, fewer where the topic's payload limit could make its row
     /// larger than `EventRecord.chunkBytes` (PostgreSQL refuses values over 1 GB).
     private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
+        // The range stops at the partition's end (in the statement's snapshot, the same one the
+        // scans see), so a generous limit costs nothing; the sum saturates rather than overflow.
+        let (sum, overflow) = offset.addingReportingOverflow(count)
+        let end = overflow ? Int64.max : sum
         let rows = try await client.query("""
             WITH c AS (SELECT greatest(1, least(\(Int64(EventRecord.maxChunk)), \(Int64(EventRecord.chunkBytes)) / greatest(1, max_payload_bytes)))::int8 AS n
-                         FROM strata.topics WHERE topic = \(topic))
+                         FROM strata.topics WHERE topic = \(topic)),
+                 r AS (SELECT least(\(end), next_offset) AS stop
+                         FROM strata.partitions WHERE topic = \(topic) AND partition = \(Int32(partition)))
             SELECT (SELECT array_agg(\(unescaped: EventRecord.selectList))
                       FROM strata.events
-                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= s AND log_offset < least(s + c.n, \(offset + count)))
-              FROM c, generate_series(\(offset), \(offset + count - 1), c.n) s
+                     WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= s AND log_offset < least(s + c.n, r.stop))
+              FROM c, r, generate_series(\(offset), r.stop - 1, c.n) s
              ORDER BY s
             """, logger: logger)
         var events: [Event] = []
