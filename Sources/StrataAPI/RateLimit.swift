@@ -8,9 +8,10 @@ import NIOCore
 /// the limit a request gets 429 with `Retry-After` (seconds until the window ends).
 ///
 /// Clients are told apart by the connection's peer address. Behind a reverse proxy every request
-/// comes from the proxy, so with `trustForwardedFor` the client is the first `X-Forwarded-For`
-/// address (or `X-Real-IP`) instead, falling back to the peer; only turn that on when a proxy sets
-/// those headers, since a direct client could otherwise claim a fresh address per request. Routes
+/// comes from the proxy, so with `trustForwardedFor` the client is `X-Real-IP`, else the last
+/// `X-Forwarded-For` address — the one the trusted proxy appended; earlier entries are whatever
+/// the client sent — falling back to the peer. Only turn that on behind a proxy that sets those
+/// headers, since a direct client could otherwise claim a fresh address per request. Routes
 /// are bucketed by method and first path segment (`GET /repos/...`).
 public struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterMiddleware {
     let limiter: RateLimiter
@@ -51,10 +52,12 @@ public final class RateLimiter: Sendable {
     /// with `trustForwardedFor` the address the proxy reports.
     func client(of request: Request, peer: SocketAddress?) -> String {
         if trustForwardedFor {
-            if let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").first {
+            // X-Real-IP is set (overwritten) by the proxy; of X-Forwarded-For, the last entry is the
+            // one the proxy appended, earlier ones are whatever the client sent.
+            if let real = request.headers[HTTPField.Name("X-Real-IP")!] { return real }
+            if let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").last {
                 return forwarded.trimmingCharacters(in: .whitespaces)
             }
-            if let real = request.headers[HTTPField.Name("X-Real-IP")!] { return real }
         }
         return peer?.ipAddress ?? peer.map { "\($0)" } ?? "unknown"
     }

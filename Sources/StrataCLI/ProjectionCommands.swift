@@ -305,20 +305,27 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                var (applied, failed) = (0, 0)
+                var (applied, failed, refused) = (0, 0, 0)
                 for id in try await selection.resolve(dl) {
-                    switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
-                    case .applied:
-                        printLine("\(id): applied")
-                        applied += 1
-                    case .discarded: printLine("\(id): discarded")
-                    case .failedAgain(let error):
-                        printLine("\(id): failed again: \(error)")
-                        failed += 1
+                    // One entry that cannot be retried (its generation retired, its projection
+                    // unknown here) is reported and the rest still go.
+                    do {
+                        switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
+                        case .applied:
+                            printLine("\(id): applied")
+                            applied += 1
+                        case .discarded: printLine("\(id): discarded")
+                        case .failedAgain(let error):
+                            printLine("\(id): failed again: \(error)")
+                            failed += 1
+                        }
+                    } catch let error as StrataError {
+                        printLine("\(id): not retried: \(error.message)")
+                        refused += 1
                     }
                 }
-                printLine("\(applied) applied, \(failed) failed again (still parked)")
-                if failed > 0 { throw ExitCode(1) }
+                printLine("\(applied) applied, \(failed) failed again (still parked)\(refused > 0 ? ", \(refused) not retried" : "")")
+                if failed + refused > 0 { throw ExitCode(1) }
             }
         }
     }
@@ -332,13 +339,19 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                var discarded = 0
+                var (discarded, refused) = (0, 0)
                 for id in try await selection.resolve(dl) {
-                    _ = try await dl.discard(id: id)
-                    printLine("\(id): discarded")
-                    discarded += 1
+                    do {
+                        _ = try await dl.discard(id: id)
+                        printLine("\(id): discarded")
+                        discarded += 1
+                    } catch let error as StrataError {
+                        printLine("\(id): not discarded: \(error.message)")
+                        refused += 1
+                    }
                 }
-                printLine("\(discarded) discarded")
+                printLine("\(discarded) discarded\(refused > 0 ? ", \(refused) not discarded" : "")")
+                if refused > 0 { throw ExitCode(1) }
             }
         }
     }

@@ -227,6 +227,9 @@ struct ScratchGitRepository {
                 #expect(Int(limited.headers[.retryAfter] ?? "") ?? 0 >= 1)
                 // Another client has its own budget.
                 #expect(try await client.json("/metadata", headers: [HTTPField.Name("X-Forwarded-For")!: "198.51.100.1"]).status == .ok)
+                // What the client itself put first does not matter: the proxy's appended entry does.
+                let prefixed: HTTPFields = [HTTPField.Name("X-Forwarded-For")!: "192.0.2.55, 203.0.113.7"]
+                #expect(try await client.executeRequest(uri: "/metadata", method: .get, headers: prefixed, body: nil).status == .tooManyRequests)
             }
         }
     }

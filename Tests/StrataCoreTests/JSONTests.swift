@@ -95,6 +95,9 @@ import Testing
     @Test func membersOfNonObjectsAreNilAndMalformedObjectsThrow() throws {
         #expect(try JSONParser.members(["a"], of: Array("[1,2]".utf8)) == [nil])
         #expect(try JSONParser.members(["a", "b"], of: Array(#"{"b":2,"a":1}"#.utf8)) == [.number("1"), .number("2")])
+        #expect(try JSONParser.members(["a", "b", "a"], of: Array(#"{"b":2,"a":1}"#.utf8)) == [.number("1"), .number("2"), .number("1")])
+        // Canonically equivalent keys match, as in the parsed dictionary: decomposed é asked for as precomposed.
+        #expect(try JSONParser.members(["\u{E9}"], of: Array("{\"e\u{301}\":7}".utf8)) == [.number("7")])
         #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":,"a":1}"#.utf8)) }
         #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":[1,"a":1}"#.utf8)) }
         #expect(throws: JSONSyntaxError.self) { try JSONParser.members(["a"], of: Array(#"{"x":"open}"#.utf8)) }

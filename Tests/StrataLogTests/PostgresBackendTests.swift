@@ -3,7 +3,7 @@ import Logging
 import PostgresNIO
 import StrataApp
 import StrataCore
-import StrataPostgres
+@testable import StrataPostgres
 import StrataTestSupport
 import Testing
 
@@ -67,6 +67,11 @@ import Testing
             #expect(try await strata.log.read(topic: "demo", partition: p, from: Int64.max - 5, limit: 1000).isEmpty)
             let middle = try await strata.log.read(topic: "demo", partition: p, from: 1000, limit: 1100)
             #expect(middle.map(\.offset) == Array(1000..<2100))
+            // One event per row, the fallback for chunks too large for PostgreSQL, reads the same.
+            let single = try await strata.postgresLog.readChunked(topic: "demo", partition: p, from: 1000, count: 1100, chunk: 1)
+            #expect(single == middle)
+            #expect(try await strata.log.read(topic: "demo", partition: p, from: -5, limit: 3).map(\.offset) == [0, 1, 2])
+            #expect(try await strata.log.read(topic: "demo", partition: Int(Int32.max) + 1, from: 0, limit: 3).isEmpty)
 
             try await strata.client.query(
                 "DELETE FROM strata.events WHERE topic = 'demo' AND partition = \(p) AND log_offset >= 1000 AND log_offset < 2500")

@@ -178,8 +178,12 @@ public struct JSONParser {
             index += 1
             skipWhitespace()
             if let slot, found[slot] == nil {
-                found[slot] = try parseValue(depth: 1)
-                remaining -= 1
+                let value = try parseValue(depth: 1)
+                // A name asked for twice gets the value in each of its slots.
+                for i in slot..<names.count where names[i] == names[slot] && found[i] == nil {
+                    found[i] = value
+                    remaining -= 1
+                }
             } else {
                 try skipValue()
             }
@@ -205,8 +209,14 @@ public struct JSONParser {
             let key = try parseString()
             return names.firstIndex(of: key)
         }
-        index = end + 1
         let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
+        // Byte comparison is String equality only for ASCII; other keys compare as Strings
+        // (canonical equivalence), as the full parser's dictionary does.
+        guard raw.allSatisfy({ $0 < 0x80 }) else {
+            let key = try parseString()
+            return names.firstIndex(of: key)
+        }
+        index = end + 1
         return names.firstIndex { $0.utf8.elementsEqual(raw) }
     }
 

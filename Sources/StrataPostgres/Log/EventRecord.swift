@@ -54,6 +54,7 @@ enum EventRecord {
             }
             let count = try reader.int32()
             _ = try reader.int32()
+            guard count >= 0 else { throw StrataError(.backend, "a log chunk claims \(count) elements") }
             for _ in 0..<count {
                 guard let record = try reader.bytes() else { throw StrataError(.backend, "a log chunk holds a NULL record") }
                 events.append(try decode(record, topic: topic, partition: partition))

@@ -168,7 +168,10 @@ public final class PostgresEventLog: EventLog, Service {
 
     // MARK: Read
 
-    public func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event] {
+    public func read(topic: String, partition: Int, from requested: Int64, limit: Int, maxBytes: Int?) async throws -> [Event] {
+        // Offsets start at 0; a partition number outside int4 cannot exist.
+        let offset = max(0, requested)
+        guard Int32(exactly: partition) != nil else { return [] }
         do {
             var count = Int64(max(1, limit))
             if let maxBytes {
@@ -202,7 +205,27 @@ public final class PostgresEventLog: EventLog, Service {
             }
             return events
         } catch {
-            throw PostgresErrors.wrap(error, "reading \(topic)/\(partition)@\(offset)")
+            throw PostgresErrors.wrap(error, "reading \(topic)/\(partition)@\(requested)")
+        }
+    }
+
+    /// `readChunked`, falling back to one event per row should a chunk be too large for PostgreSQL
+    /// (over 1 GB: the topic's payload limit lowered after bigger events were stored, or huge
+    /// headers, which no limit bounds).
+    private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
+        do {
+            return try await readChunked(topic: topic, partition: partition, from: offset, count: count, chunk: nil)
+        } catch {
+            // 54000: program_limit_exceeded ("array size exceeds the maximum allowed");
+            // 53200: out_of_memory; XX000 with "invalid memory alloc request size".
+            let state = PostgresErrors.sqlState(error)
+            guard state == "54000" || state == "53200" || PostgresErrors.message(error).contains("invalid memory alloc request size") else {
+                throw error
+            }
+            logger.notice("a log chunk was too large for PostgreSQL; reading one event per row", metadata: [
+                "topic": "\(topic)", "partition": "\(partition)", "offset": "\(offset)", "error": "\(PostgresErrors.message(error))",
+            ])
+            return try await readChunked(topic: topic, partition: partition, from: offset, count: count, chunk: 1)
         }
     }
 
@@ -210,16 +233,16 @@ public final class PostgresEventLog: EventLog, Service {
     ///
     /// One row per chunk of offsets, each an index range scan aggregated into a record array: no
     /// sort (grouping a `LIMIT`ed scan sorted all of its rows again, spilling big batches to disk),
-    /// and ranges past the end cost one index probe each. A chunk spans up to
-    /// `EventRecord.maxChunk` offsets, fewer where the topic's payload limit could make its row
-    /// larger than `EventRecord.chunkBytes` (PostgreSQL refuses values over 1 GB).
-    private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
+    /// and ranges past the end cost one index probe each. A chunk spans `chunk` offsets, or by
+    /// default up to `EventRecord.maxChunk`, fewer where the topic's payload limit could make its
+    /// row larger than `EventRecord.chunkBytes` (PostgreSQL refuses values over 1 GB).
+    func readChunked(topic: String, partition: Int, from offset: Int64, count: Int64, chunk: Int64?) async throws -> [Event] {
         // The range stops at the partition's end (in the statement's snapshot, the same one the
         // scans see), so a generous limit costs nothing; the sum saturates rather than overflow.
         let (sum, overflow) = offset.addingReportingOverflow(count)
         let end = overflow ? Int64.max : sum
         let rows = try await client.query("""
-            WITH c AS (SELECT greatest(1, least(\(Int64(EventRecord.maxChunk)), \(Int64(EventRecord.chunkBytes)) / greatest(1, max_payload_bytes)))::int8 AS n
+            WITH c AS (SELECT coalesce(\(chunk), greatest(1, least(\(Int64(EventRecord.maxChunk)), \(Int64(EventRecord.chunkBytes)) / greatest(1, max_payload_bytes))))::int8 AS n
                          FROM strata.topics WHERE topic = \(topic)),
                  r AS (SELECT least(\(end), next_offset) AS stop
                          FROM strata.partitions WHERE topic = \(topic) AND partition = \(Int32(partition)))

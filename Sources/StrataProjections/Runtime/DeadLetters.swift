@@ -148,6 +148,14 @@ public struct DeadLetters: Sendable {
         }
         do {
             return try await client.withTransaction(logger: logger) { conn in
+                // Lock the entry and check it again: two retries racing must not both apply it.
+                var current: String?
+                for try await s in try await conn.query(
+                    "SELECT status FROM strata.dead_letters WHERE id = \(id) FOR UPDATE", logger: logger
+                ).decode(String.self) { current = s }
+                guard current == "parked" else {
+                    throw StrataError(.conflict, "dead letter \(id) is already \(current ?? "gone")")
+                }
                 var state = ""
                 for try await s in try await conn.query(
                     "SELECT state FROM strata.generations WHERE projection = \(entry.projection) AND generation = \(entry.generation)",
