@@ -291,8 +291,20 @@ struct DeadLettersCommand: AsyncParsableCommand {
             }
         }
 
-        func resolve(_ dl: DeadLetters) async throws -> [Int64] {
-            ids.isEmpty ? try await dl.parkedIDs(projection: projection) : ids
+        /// Runs `act` on each selected entry. One it cannot resolve (its generation retired, its
+        /// projection unknown here) is reported as "ID: not VERB: why" and the rest still go;
+        /// returns how many those were.
+        func forEach(_ dl: DeadLetters, verb: String, _ act: (Int64) async throws -> Void) async throws -> Int {
+            var refused = 0
+            for id in ids.isEmpty ? try await dl.parkedIDs(projection: projection) : ids {
+                do {
+                    try await act(id)
+                } catch let error as StrataError {
+                    printLine("\(id): not \(verb): \(error.message)")
+                    refused += 1
+                }
+            }
+            return refused
         }
     }
 
@@ -305,23 +317,16 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                var (applied, failed, refused) = (0, 0, 0)
-                for id in try await selection.resolve(dl) {
-                    // One entry that cannot be retried (its generation retired, its projection
-                    // unknown here) is reported and the rest still go.
-                    do {
-                        switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
-                        case .applied:
-                            printLine("\(id): applied")
-                            applied += 1
-                        case .discarded: printLine("\(id): discarded")
-                        case .failedAgain(let error):
-                            printLine("\(id): failed again: \(error)")
-                            failed += 1
-                        }
-                    } catch let error as StrataError {
-                        printLine("\(id): not retried: \(error.message)")
-                        refused += 1
+                var (applied, failed) = (0, 0)
+                let refused = try await selection.forEach(dl, verb: "retried") { id in
+                    switch try await dl.retry(id: id, projections: ProjectionRegistry.all()) {
+                    case .applied:
+                        printLine("\(id): applied")
+                        applied += 1
+                    case .discarded: printLine("\(id): discarded")
+                    case .failedAgain(let error):
+                        printLine("\(id): failed again: \(error)")
+                        failed += 1
                     }
                 }
                 printLine("\(applied) applied, \(failed) failed again (still parked)\(refused > 0 ? ", \(refused) not retried" : "")")
@@ -339,16 +344,11 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let selection = self.selection
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                var (discarded, refused) = (0, 0)
-                for id in try await selection.resolve(dl) {
-                    do {
-                        _ = try await dl.discard(id: id)
-                        printLine("\(id): discarded")
-                        discarded += 1
-                    } catch let error as StrataError {
-                        printLine("\(id): not discarded: \(error.message)")
-                        refused += 1
-                    }
+                var discarded = 0
+                let refused = try await selection.forEach(dl, verb: "discarded") { id in
+                    _ = try await dl.discard(id: id)
+                    printLine("\(id): discarded")
+                    discarded += 1
                 }
                 printLine("\(discarded) discarded\(refused > 0 ? ", \(refused) not discarded" : "")")
                 if refused > 0 { throw ExitCode(1) }

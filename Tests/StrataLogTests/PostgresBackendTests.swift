@@ -68,7 +68,7 @@ import Testing
             let middle = try await strata.log.read(topic: "demo", partition: p, from: 1000, limit: 1100)
             #expect(middle.map(\.offset) == Array(1000..<2100))
             // One event per row, the fallback for chunks too large for PostgreSQL, reads the same.
-            let single = try await strata.postgresLog.readChunked(topic: "demo", partition: p, from: 1000, count: 1100, chunk: 1)
+            let single = try await strata.postgresLog.readChunked(topic: "demo", partition: p, from: 1000, count: 1100, chunk: 1).events
             #expect(single == middle)
             #expect(try await strata.log.read(topic: "demo", partition: p, from: -5, limit: 3).map(\.offset) == [0, 1, 2])
             #expect(try await strata.log.read(topic: "demo", partition: Int(Int32.max) + 1, from: 0, limit: 3).isEmpty)

@@ -200,23 +200,18 @@ public struct JSONParser {
     }
 
     /// Reads an object key and returns its position in `names`, comparing the raw bytes when the
-    /// key has no escapes (no string is built for keys nobody asked for).
+    /// key is plain ASCII (no string is built for keys nobody asked for). Keys with escapes or
+    /// other bytes compare as Strings (canonical equivalence), as the full parser's dictionary does.
     private mutating func scanKey(among names: [String]) throws(JSONSyntaxError) -> Int? {
         let start = index + 1
         var end = start
-        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\") { end += 1 }
+        while end < bytes.count, bytes[end] != UInt8(ascii: "\""), bytes[end] != UInt8(ascii: "\\"), bytes[end] < 0x80 { end += 1 }
         guard end < bytes.count, bytes[end] == UInt8(ascii: "\"") else {
             let key = try parseString()
             return names.firstIndex(of: key)
         }
-        let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
-        // Byte comparison is String equality only for ASCII; other keys compare as Strings
-        // (canonical equivalence), as the full parser's dictionary does.
-        guard raw.allSatisfy({ $0 < 0x80 }) else {
-            let key = try parseString()
-            return names.firstIndex(of: key)
-        }
         index = end + 1
+        let raw = UnsafeBufferPointer(rebasing: bytes[start..<end])
         return names.firstIndex { $0.utf8.elementsEqual(raw) }
     }
 

@@ -38,8 +38,8 @@ enum EventRecord {
     /// a NULL (a range with no events) appends nothing.
     static func decodeChunk(_ row: PostgresRow, topic: String, partition: Int, into events: inout [Event]) throws {
         guard let cell = row.first(where: { _ in true }) else { throw StrataError(.backend, "a log row has no columns") }
-        guard cell.bytes != nil else { return }
-        guard cell.dataType == .recordArray, cell.format == .binary, let bytes = cell.bytes else {
+        guard let bytes = cell.bytes else { return }
+        guard cell.dataType == .recordArray, cell.format == .binary else {
             throw StrataError(.backend, "a log row is not a binary record array (type \(cell.dataType), format \(cell.format))")
         }
         try bytes.withUnsafeReadableBytes { raw in
@@ -122,11 +122,17 @@ enum EventRecord {
             return try bytes()
         }
 
-        private mutating func fixed(_ column: Int, _ size: Int) throws -> UnsafeRawBufferPointer {
-            guard let bytes = try field(column) else { throw null(column) }
+        /// A fixed-size column's bytes, nil for NULL.
+        private mutating func optionalFixed(_ column: Int, _ size: Int) throws -> UnsafeRawBufferPointer? {
+            guard let bytes = try field(column) else { return nil }
             guard bytes.count == size else {
                 throw StrataError(.backend, "log column \(EventRecord.columns[column].name) has \(bytes.count) bytes, expected \(size)")
             }
+            return bytes
+        }
+
+        private mutating func fixed(_ column: Int, _ size: Int) throws -> UnsafeRawBufferPointer {
+            guard let bytes = try optionalFixed(column, size) else { throw null(column) }
             return bytes
         }
 
@@ -152,10 +158,7 @@ enum EventRecord {
         }
 
         mutating func optionalDate(_ column: Int) throws -> Date? {
-            guard let bytes = try field(column) else { return nil }
-            guard bytes.count == 8 else {
-                throw StrataError(.backend, "log column \(EventRecord.columns[column].name) has \(bytes.count) bytes, expected 8")
-            }
+            guard let bytes = try optionalFixed(column, 8) else { return nil }
             let micros = Int64(bigEndian: bytes.loadUnaligned(as: Int64.self))
             return Date(timeIntervalSince1970: EventRecord.postgresEpoch + Double(micros) / 1_000_000)
         }

@@ -191,17 +191,17 @@ public final class PostgresEventLog: EventLog, Service {
                 guard let last else { return [] }
                 count = last - offset + 1
             }
-            var events = try await readRange(topic: topic, partition: partition, from: offset, count: count)
-            if events.isEmpty, maxBytes == nil {
-                // Offsets are gapless, so an empty range is the partition's end. Were a range ever empty
-                // below the end, the read goes on from the next event there is rather than stop there.
+            var (events, belowEnd) = try await readRange(topic: topic, partition: partition, from: offset, count: count)
+            if events.isEmpty, belowEnd, maxBytes == nil {
+                // Offsets are gapless, so a range below the partition's end holds events. Were one ever
+                // empty, the read goes on from the next event there is rather than stop there.
                 let rows = try await client.query("""
                     SELECT min(log_offset) FROM strata.events
                      WHERE topic = \(topic) AND partition = \(Int32(partition)) AND log_offset >= \(offset)
                     """, logger: logger)
                 var next: Int64?
                 for try await value in rows.decode(Int64?.self) { next = value }
-                if let next { events = try await readRange(topic: topic, partition: partition, from: next, count: count) }
+                if let next { events = try await readRange(topic: topic, partition: partition, from: next, count: count).events }
             }
             return events
         } catch {
@@ -212,7 +212,7 @@ public final class PostgresEventLog: EventLog, Service {
     /// `readChunked`, falling back to one event per row should a chunk be too large for PostgreSQL
     /// (over 1 GB: the topic's payload limit lowered after bigger events were stored, or huge
     /// headers, which no limit bounds).
-    private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> [Event] {
+    private func readRange(topic: String, partition: Int, from offset: Int64, count: Int64) async throws -> (events: [Event], belowEnd: Bool) {
         do {
             return try await readChunked(topic: topic, partition: partition, from: offset, count: count, chunk: nil)
         } catch {
@@ -229,14 +229,15 @@ public final class PostgresEventLog: EventLog, Service {
         }
     }
 
-    /// The events with offsets in `offset ..< offset + count`, in order.
+    /// The events with offsets in `offset ..< offset + count`, in order, and whether `offset` was
+    /// below the partition's end (at or past it, the statement returns no rows at all).
     ///
     /// One row per chunk of offsets, each an index range scan aggregated into a record array: no
     /// sort (grouping a `LIMIT`ed scan sorted all of its rows again, spilling big batches to disk),
     /// and ranges past the end cost one index probe each. A chunk spans `chunk` offsets, or by
     /// default up to `EventRecord.maxChunk`, fewer where the topic's payload limit could make its
     /// row larger than `EventRecord.chunkBytes` (PostgreSQL refuses values over 1 GB).
-    func readChunked(topic: String, partition: Int, from offset: Int64, count: Int64, chunk: Int64?) async throws -> [Event] {
+    func readChunked(topic: String, partition: Int, from offset: Int64, count: Int64, chunk: Int64?) async throws -> (events: [Event], belowEnd: Bool) {
         // The range stops at the partition's end (in the statement's snapshot, the same one the
         // scans see), so a generous limit costs nothing; the sum saturates rather than overflow.
         let (sum, overflow) = offset.addingReportingOverflow(count)
@@ -254,7 +255,9 @@ public final class PostgresEventLog: EventLog, Service {
             """, logger: logger)
         var events: [Event] = []
         events.reserveCapacity(Int(min(count, 50_000)))
+        var belowEnd = false
         for try await row in rows {
+            belowEnd = true
             try EventRecord.decodeChunk(row, topic: topic, partition: partition, into: &events)
         }
         // An index scan returns a range in order and array_agg keeps its input's order, but SQL does
@@ -262,7 +265,7 @@ public final class PostgresEventLog: EventLog, Service {
         if events.indices.dropFirst().contains(where: { events[$0 - 1].offset >= events[$0].offset }) {
             events.sort { $0.offset < $1.offset }
         }
-        return events
+        return (events, belowEnd)
     }
 
     public func endOffsets(topic: String) async throws -> [Int64] {

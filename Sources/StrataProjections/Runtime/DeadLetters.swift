@@ -39,25 +39,30 @@ public struct DeadLetters: Sendable {
 
     public func list(projection: String? = nil, status: String? = "parked", limit: Int = 100) async throws -> [Entry] {
         do {
-            let rows = try await client.query("""
-                SELECT id, projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts, status, parked_at
-                  FROM strata.dead_letters
+            return try await entries("""
+                SELECT \(unescaped: Self.columns) FROM strata.dead_letters
                  WHERE (\(projection)::text IS NULL OR projection = \(projection))
                    AND (\(status)::text IS NULL OR status = \(status))
                  ORDER BY id
                  LIMIT \(limit)
-                """, logger: logger)
-            var entries: [Entry] = []
-            for try await (id, p, g, t, part, off, eid, type, err, attempts, st, at) in rows.decode(
-                (Int64, String, Int, String, Int, Int64, String, String, String, Int, String, Date).self)
-            {
-                entries.append(Entry(id: id, projection: p, generation: g, topic: t, partition: part, offset: off, eventID: eid,
-                    eventType: type, error: err, attempts: attempts, status: st, parkedAt: at))
-            }
-            return entries
+                """)
         } catch {
             throw PostgresErrors.wrap(error, "listing dead letters")
         }
+    }
+
+    private static let columns = "id, projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts, status, parked_at"
+
+    /// The entries a query selecting `columns` returns.
+    private func entries(_ query: PostgresQuery) async throws -> [Entry] {
+        var entries: [Entry] = []
+        for try await (id, p, g, t, part, off, eid, type, err, attempts, st, at) in try await client.query(query, logger: logger).decode(
+            (Int64, String, Int, String, Int, Int64, String, String, String, Int, String, Date).self)
+        {
+            entries.append(Entry(id: id, projection: p, generation: g, topic: t, partition: part, offset: off, eventID: eid,
+                eventType: type, error: err, attempts: attempts, status: st, parkedAt: at))
+        }
+        return entries
     }
 
     /// How many entries `list` would return without a limit.
@@ -93,17 +98,7 @@ public struct DeadLetters: Sendable {
     /// One entry by id.
     public func entry(id: Int64) async throws -> Entry? {
         do {
-            let rows = try await client.query("""
-                SELECT id, projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts, status, parked_at
-                  FROM strata.dead_letters WHERE id = \(id)
-                """, logger: logger)
-            for try await (id, p, g, t, part, off, eid, type, err, attempts, st, at) in rows.decode(
-                (Int64, String, Int, String, Int, Int64, String, String, String, Int, String, Date).self)
-            {
-                return Entry(id: id, projection: p, generation: g, topic: t, partition: part, offset: off, eventID: eid,
-                    eventType: type, error: err, attempts: attempts, status: st, parkedAt: at)
-            }
-            return nil
+            return try await entries("SELECT \(unescaped: Self.columns) FROM strata.dead_letters WHERE id = \(id)").first
         } catch {
             throw PostgresErrors.wrap(error, "reading dead letter \(id)")
         }
@@ -131,7 +126,6 @@ public struct DeadLetters: Sendable {
         guard let entry = try await entry(id: id) else {
             throw StrataError(.notFound, "no dead letter with id \(id)")
         }
-        guard entry.status == "parked" else { throw StrataError(.conflict, "dead letter \(id) is already \(entry.status)") }
         var projection: (any Projection)?
         var event: Event?
         if apply {
