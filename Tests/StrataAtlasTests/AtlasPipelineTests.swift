@@ -48,7 +48,16 @@ struct ScratchGitRepository {
     /// Ingests every SBOM that names its repository, the grants, the registry responses and a git
     /// history, and runs the Atlas projection until caught up.
     static func ingestAll(_ strata: StrataContext, git: ScratchGitRepository? = nil) async throws {
-        let ingest = AtlasIngest(schemas: strata.schemas)
+        let drafts = try allDrafts(strata.schemas, git: git)
+        for start in stride(from: 0, to: drafts.count, by: 200) {
+            try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
+        }
+        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], timeout: .seconds(120))
+    }
+
+    /// The events of every real input: SBOMs, grants, registry responses, git histories.
+    static func allDrafts(_ schemas: SchemaCatalog, git: ScratchGitRepository? = nil) throws -> [EventDraft] {
+        let ingest = AtlasIngest(schemas: schemas)
         let spdx = atlas.appendingPathComponent("sbom/spdx-2.3")
         var drafts: [EventDraft] = []
         for file in try FileManager.default.contentsOfDirectory(atPath: spdx.path).sorted() where !["invalid.spdx.json", "valid.spdx.json"].contains(file) {
@@ -66,10 +75,7 @@ struct ScratchGitRepository {
         // (A source tarball has no history; a shallow clone has at least one commit.)
         let own = try? AtlasIngest.readGitHistory(path: TestEnvironment.repositoryRoot.path, months: nil)
         if let own { drafts += AtlasIngest.commitDrafts(own.commits, repository: "strata-dev/strata", source: "git") }
-        for start in stride(from: 0, to: drafts.count, by: 200) {
-            try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
-        }
-        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], timeout: .seconds(120))
+        return drafts
     }
 
     static let commits: [(name: String, email: String, date: String)] =

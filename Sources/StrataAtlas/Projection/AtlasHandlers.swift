@@ -401,6 +401,15 @@ struct AtlasHandlers {
                   FROM unnest(\(hasCommits), \(hasCommits.map { PonyFactor.compute(counts[$0]!) })) AS u(id, pony)
                  WHERE v.canonical_id = u.id
                 """)
+            // A repo without commits has pony factor 0 (PG Atlas's answer: nobody covers its
+            // commits); packages outside the ecosystem have none.
+            let noCommits = ids.filter { (counts[$0] ?? []).isEmpty }
+            if !noCommits.isEmpty {
+                try await context.query("""
+                    UPDATE \(unescaped: t("vertices")) SET pony_factor = CASE WHEN vertex_type = 'repo' THEN 0 END
+                     WHERE canonical_id = ANY(\(noCommits))
+                    """)
+            }
             for try await p in try await context.query(
                 "SELECT DISTINCT project_id FROM \(unescaped: t("vertices")) WHERE canonical_id = ANY(\(ids)) AND project_id IS NOT NULL"
             ).decode(String.self) { allProjects.insert(p) }

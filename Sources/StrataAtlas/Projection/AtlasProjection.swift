@@ -58,10 +58,13 @@ public struct AtlasProjection: Projection {
         let changes = engine.apply(batch.mutations)
         try await handlers.writeCriticality(changes)
         try await handlers.writePonyFactors(repos: batch.touchedRepos, projects: batch.touchedProjects)
-        try await context.query("UPDATE \(unescaped: context.table("graph_state")) SET version = version + 1")
+        // The version counts the events applied, not the batches: it grows with every batch (so a
+        // cached graph is never taken for a newer one) and ends the same however the log was batched.
+        let next = graphVersion + Int64(events.count)
+        try await context.query("UPDATE \(unescaped: context.table("graph_state")) SET version = \(next)")
         // Published before commit under the new version: if the transaction rolls back, the stored
         // version stays behind and the next batch reloads instead of using this graph.
-        await cache.put(engine, schema: context.schema, version: graphVersion + 1)
+        await cache.put(engine, schema: context.schema, version: next)
     }
 }
 

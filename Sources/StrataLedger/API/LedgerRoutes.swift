@@ -27,7 +27,23 @@ public struct LedgerRoutes: APIRoutes {
             guard let json = try await JSONPage.one(db, """
                 SELECT row_to_json(l)::text FROM ledger_bronze.ledgers l WHERE l.sequence = \(sequence)
                 """, logger: logger)
-            else { throw APIError.notFound("ledger \(sequence) is not in the log") }
+            else {
+                // Its transactions or operations may be in the log without its header (the ledgers
+                // export was not ingested): say so rather than deny the ledger exists.
+                let parts = try await JSONPage.one(db, """
+                    SELECT json_build_object('transactions', (SELECT count(*) FROM ledger_bronze.transactions WHERE ledger_sequence = \(sequence)),
+                                             'operations', (SELECT count(*) FROM ledger_bronze.operations WHERE ledger_sequence = \(sequence)))::text
+                    """, logger: logger).flatMap { try? JSONParser.parse($0) }
+                let transactions = parts?["transactions"]?.intValue ?? 0
+                let operations = parts?["operations"]?.intValue ?? 0
+                if transactions > 0 || operations > 0 {
+                    throw APIError(.notFound, "no_header", """
+                        ledger \(sequence) has no header in the log: \(transactions) transactions and \(operations) operations of it are, \
+                        but no row of a ledgers export (ingest the ledgers file for it)
+                        """)
+                }
+                throw APIError.notFound("ledger \(sequence) is not in the log (or not yet applied)")
+            }
             return rawJSONResponse(json)
         }
 
@@ -96,14 +112,13 @@ public struct LedgerRoutes: APIRoutes {
 
         router.get("/v1/accounts/:account/token-transfers") { request, context -> Response in
             let account = try LedgerParameters.account(context.parameters.get("account"))
-            return try await transfers(request, scope: "acct-tt:\(account)", filter: """
-                (t."from" = '\(account)' OR t."to" = '\(account)')
-                """, db: db, logger: logger)
+            return try await transfers(request, scope: "acct-tt:\(account)", filter: #"(t."from" = $4 OR t."to" = $4)"#, value: account,
+                db: db, logger: logger)
         }
 
         router.get("/v1/assets/:asset/token-transfers") { request, context -> Response in
             let asset = try LedgerParameters.asset(context.parameters.get("asset"))
-            return try await transfers(request, scope: "asset-tt:\(asset)", filter: "t.asset = '\(asset)'", db: db, logger: logger)
+            return try await transfers(request, scope: "asset-tt:\(asset)", filter: "t.asset = $4", value: asset, db: db, logger: logger)
         }
 
         router.get("/v1/contracts/:contract/events") { request, context -> Response in
@@ -135,8 +150,8 @@ public struct LedgerRoutes: APIRoutes {
         }
     }
 
-    /// Token transfers, newest first, for a filter made only of validated values.
-    func transfers(_ request: Request, scope: String, filter: String, db: PostgresClient, logger: Logger) async throws -> Response {
+    /// Token transfers, newest first, for a filter (constant SQL) on `value`, bound as `$4`.
+    func transfers(_ request: Request, scope: String, filter: String, value: String, db: PostgresClient, logger: Logger) async throws -> Response {
         let page = try PageRequest(request, scope: scope)
         let (ledger, hash, index) = try LedgerParameters.eventCursor(page.after)
         return try await JSONPage.fetch(db, PostgresQuery(unsafeSQL: """
@@ -149,6 +164,7 @@ public struct LedgerRoutes: APIRoutes {
                 b.append(ledger)
                 b.append(hash)
                 b.append(index)
+                b.append(value)
                 return b
             }()), page: page, scope: scope, logger: logger) {
             [.int(try $0[1].decode(Int64.self)), .string(try $0[2].decode(String.self)), .int(try $0[3].decode(Int.self))]
@@ -167,7 +183,7 @@ enum LedgerParameters {
 
     static func hash(_ text: String?) throws -> String {
         let lower = (text ?? "").lowercased()
-        guard lower.count == 64, lower.allSatisfy(\.isHexDigit) else {
+        guard lower.count == 64, lower.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
             throw APIError(.badRequest, "bad_hash", "a transaction hash is 64 hexadecimal characters, got '\(text ?? "")'")
         }
         return lower

@@ -13,6 +13,9 @@ public enum HubbleRowKind: String, Sendable, CaseIterable {
     case tokenTransfer = "token_transfer"
     /// Raw XDR transaction rows (`tx_ledger_history` ...): the same transactions as the Hubble rows.
     case rawTransactionXDR = "raw_transaction_xdr"
+    /// stellar-etl's `export_assets` rows: recognized, not ingested (asset state is derived from
+    /// the ledger's own changes), reported as skipped.
+    case asset
 
     /// The payload array the rows go into, nil for rows that are not ingested.
     var payloadField: String? {
@@ -23,7 +26,7 @@ public enum HubbleRowKind: String, Sendable, CaseIterable {
         case .effect: "effects"
         case .trade: "trades"
         case .contractEvent: "contract_events"
-        case .tokenTransfer, .rawTransactionXDR: nil
+        case .tokenTransfer, .rawTransactionXDR, .asset: nil
         }
     }
 
@@ -36,7 +39,7 @@ public enum HubbleRowKind: String, Sendable, CaseIterable {
         case .effect: "#/$defs/effect"
         case .trade: "#/$defs/trade"
         case .contractEvent: "#/$defs/contract_event"
-        case .tokenTransfer, .rawTransactionXDR: nil
+        case .tokenTransfer, .rawTransactionXDR, .asset: nil
         }
     }
 
@@ -51,6 +54,9 @@ public enum HubbleRowKind: String, Sendable, CaseIterable {
         if row["transaction_hash"] != nil && row["fee_charged"] != nil { return .transaction }
         if row["transaction_id"] != nil && row["type_string"] != nil && row["details"] != nil { return .operation }
         if row["operation_id"] != nil && row["type_string"] != nil && row["address"] != nil { return .effect }
+        if row["asset_type"] != nil && row["asset_code"] != nil && row["asset_issuer"] != nil && row["transaction_hash"] == nil {
+            return .asset
+        }
         return nil
     }
 

@@ -8,7 +8,9 @@ import StrataProjections
 public struct LedgerSilverProjection: Projection {
     public let name = "ledger_silver"
     public let topics = [LedgerIngest.topic]
-    public let version = 1
+    /// 2: transaction and ledger context kept in tables of its own, so operations that arrive in a
+    /// later batch than their transactions are enriched the same as in one batch.
+    public let version = 2
 
     public init() {}
 
@@ -26,6 +28,17 @@ public struct LedgerSilverProjection: Projection {
         try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (transaction_hash, id)")
         try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (transaction_id)")
         try await context.execute("CREATE INDEX ON \(context.table("enriched_operations")) (ledger_sequence)")
+        // What enrichment needs from a ledger's transactions and header, whichever event (and batch)
+        // brought them: the latest event that carried a transaction (or the header) defines it.
+        try await context.execute("""
+            CREATE TABLE \(context.table("transaction_context")) (
+                transaction_id bigint PRIMARY KEY, transaction_hash text NOT NULL, successful boolean NOT NULL, account text NOT NULL,
+                fee_charged bigint NOT NULL, memo_type text NOT NULL, memo text NOT NULL
+            )
+            """)
+        try await context.execute("""
+            CREATE TABLE \(context.table("ledger_context")) (sequence bigint PRIMARY KEY, protocol_version int NOT NULL)
+            """)
         try await context.execute("""
             CREATE TABLE \(context.table("accounts_current")) (
                 account_id text PRIMARY KEY, balance bigint, sequence bigint, num_subentries int, flags int, home_domain text,
@@ -75,14 +88,48 @@ public struct LedgerSilverProjection: Projection {
         try await invocations.write(context)
     }
 
+    /// Enriched operations are a function of three things the log may deliver in separate events
+    /// (and so separate batches): the operation, its transaction, and its ledger's header. The
+    /// latter two are kept in context tables; each batch first records the context it carries, then
+    /// writes its operations joined with the stored context, then refreshes the stored operations
+    /// whose context it changed. Whatever the batching, every operation ends up with the latest
+    /// context of its transaction and ledger, as one replay gives it.
     private func applyEnrichedOperations(_ payloads: LedgerPayloads, _ ledgers: [LedgerEventView], _ context: ProjectionContext) async throws {
         let table = context.table("enriched_operations")
+        let txTable = context.table("transaction_context")
+        let ledgerTable = context.table("ledger_context")
+        // The batch's context, the latest event's version of each transaction and header.
+        var txByID: [Int64: LedgerEventView.TransactionRow] = [:]
+        var versions: [Int64: Int] = [:]
+        for ledger in ledgers {
+            for tx in ledger.transactions { txByID[tx.id] = tx }
+            if let v = ledger.protocolVersion { versions[ledger.sequence] = v }
+        }
+        let txs = txByID.keys.sorted().compactMap { txByID[$0] }
+        if !txs.isEmpty {
+            try await context.query("""
+                INSERT INTO \(unescaped: txTable) AS c (transaction_id, transaction_hash, successful, account, fee_charged, memo_type, memo)
+                SELECT * FROM unnest(\(txs.map(\.id)), \(txs.map(\.hash)), \(txs.map(\.successful)), \(txs.map(\.account)),
+                                     \(txs.map(\.feeCharged)), \(txs.map(\.memoType)), \(txs.map(\.memo)))
+                ON CONFLICT (transaction_id) DO UPDATE SET
+                    transaction_hash = EXCLUDED.transaction_hash, successful = EXCLUDED.successful, account = EXCLUDED.account,
+                    fee_charged = EXCLUDED.fee_charged, memo_type = EXCLUDED.memo_type, memo = EXCLUDED.memo
+                """)
+        }
+        let sequences = versions.keys.sorted()
+        if !sequences.isEmpty {
+            try await context.query("""
+                INSERT INTO \(unescaped: ledgerTable) AS c (sequence, protocol_version)
+                SELECT * FROM unnest(\(sequences), \(sequences.map { versions[$0] ?? 0 }))
+                ON CONFLICT (sequence) DO UPDATE SET protocol_version = EXCLUDED.protocol_version
+                """)
+        }
         try await context.query("""
             INSERT INTO \(unescaped: table) AS e
             SELECT DISTINCT ON (o.id)
                    o.id, o.transaction_id, t.transaction_hash, o.ledger_sequence, (o.id & 4095)::int, o.type, o.type_string,
                    o.source_account, o.details, o.operation_result_code, o.operation_trace_code, o.closed_at,
-                   t.successful, t.account, t.fee_charged, t.memo_type, t.memo, (l.p -> 'ledger' ->> 'protocol_version')::int,
+                   t.successful, t.account, t.fee_charged, t.memo_type, t.memo, h.protocol_version,
                    o.type_string IN ('payment', 'path_payment_strict_receive', 'path_payment_strict_send', 'create_account', 'account_merge'),
                    o.type_string IN ('invoke_host_function', 'extend_footprint_ttl', 'restore_footprint'),
                    CASE WHEN o.type_string IN ('create_account', 'account_merge') THEN 'native'
@@ -101,43 +148,38 @@ public struct LedgerSilverProjection: Projection {
                    jsonb_to_recordset(l.p -> 'operations') AS o(id bigint, transaction_id bigint, ledger_sequence bigint, type int,
                        type_string text, source_account text, details jsonb, operation_result_code text, operation_trace_code text,
                        closed_at timestamptz)
-              LEFT JOIN LATERAL (
-                   SELECT * FROM jsonb_to_recordset(l.p -> 'transactions') AS t(transaction_hash text, id bigint, successful boolean,
-                       account text, fee_charged bigint, memo_type text, memo text)
-                    WHERE t.id = o.transaction_id LIMIT 1) t ON true
+              LEFT JOIN \(unescaped: txTable) t ON t.transaction_id = o.transaction_id
+              LEFT JOIN \(unescaped: ledgerTable) h ON h.sequence = o.ledger_sequence
              ORDER BY o.id, l.n DESC
             ON CONFLICT (id) DO UPDATE SET
+                transaction_id = EXCLUDED.transaction_id, transaction_hash = EXCLUDED.transaction_hash,
+                ledger_sequence = EXCLUDED.ledger_sequence, application_order = EXCLUDED.application_order,
                 type = EXCLUDED.type, type_string = EXCLUDED.type_string, source_account = EXCLUDED.source_account,
                 details = EXCLUDED.details, operation_result_code = EXCLUDED.operation_result_code,
                 operation_trace_code = EXCLUDED.operation_trace_code, closed_at = EXCLUDED.closed_at,
-                transaction_hash = coalesce(EXCLUDED.transaction_hash, e.transaction_hash),
-                transaction_successful = coalesce(EXCLUDED.transaction_successful, e.transaction_successful),
-                transaction_account = coalesce(EXCLUDED.transaction_account, e.transaction_account),
-                fee_charged = coalesce(EXCLUDED.fee_charged, e.fee_charged), memo_type = coalesce(EXCLUDED.memo_type, e.memo_type),
-                memo = coalesce(EXCLUDED.memo, e.memo), protocol_version = coalesce(EXCLUDED.protocol_version, e.protocol_version),
-                is_payment = EXCLUDED.is_payment, is_soroban = EXCLUDED.is_soroban, asset = EXCLUDED.asset,
-                amount = EXCLUDED.amount, from_account = EXCLUDED.from_account, to_account = EXCLUDED.to_account
+                transaction_successful = EXCLUDED.transaction_successful, transaction_account = EXCLUDED.transaction_account,
+                fee_charged = EXCLUDED.fee_charged, memo_type = EXCLUDED.memo_type, memo = EXCLUDED.memo,
+                protocol_version = EXCLUDED.protocol_version, is_payment = EXCLUDED.is_payment, is_soroban = EXCLUDED.is_soroban,
+                asset = EXCLUDED.asset, amount = EXCLUDED.amount, from_account = EXCLUDED.from_account, to_account = EXCLUDED.to_account
             """)
-        // A ledger that arrives in parts: transactions (or the header) after their operations. The
-        // values come from Swift (already parsed), and the index on transaction_id keeps it cheap.
-        let txs = ledgers.flatMap(\.transactions)
+        // Operations stored by earlier batches take the context this batch changed.
         if !txs.isEmpty {
             try await context.query("""
                 UPDATE \(unescaped: table) AS e
-                   SET transaction_hash = t.hash, transaction_successful = t.successful, transaction_account = t.account,
-                       fee_charged = t.fee, memo_type = t.memo_type, memo = t.memo
-                  FROM unnest(\(txs.map(\.id)), \(txs.map(\.hash)), \(txs.map(\.successful)), \(txs.map(\.account)),
-                              \(txs.map(\.feeCharged)), \(txs.map(\.memoType)), \(txs.map(\.memo)))
-                       AS t(id, hash, successful, account, fee, memo_type, memo)
-                 WHERE e.transaction_id = t.id AND e.transaction_hash IS NULL
+                   SET transaction_hash = t.transaction_hash, transaction_successful = t.successful, transaction_account = t.account,
+                       fee_charged = t.fee_charged, memo_type = t.memo_type, memo = t.memo
+                  FROM \(unescaped: txTable) t
+                 WHERE t.transaction_id = ANY(\(txs.map(\.id))) AND e.transaction_id = t.transaction_id
+                   AND (e.transaction_hash, e.transaction_successful, e.transaction_account, e.fee_charged, e.memo_type, e.memo)
+                       IS DISTINCT FROM (t.transaction_hash, t.successful, t.account, t.fee_charged, t.memo_type, t.memo)
                 """)
         }
-        let headers = ledgers.compactMap { l in l.protocolVersion.map { (l.sequence, $0) } }
-        if !headers.isEmpty {
+        if !sequences.isEmpty {
             try await context.query("""
-                UPDATE \(unescaped: table) AS e SET protocol_version = h.version
-                  FROM unnest(\(headers.map(\.0)), \(headers.map(\.1))) AS h(sequence, version)
-                 WHERE e.ledger_sequence = h.sequence AND e.protocol_version IS NULL
+                UPDATE \(unescaped: table) AS e SET protocol_version = h.protocol_version
+                  FROM \(unescaped: ledgerTable) h
+                 WHERE h.sequence = ANY(\(sequences)) AND e.ledger_sequence = h.sequence
+                   AND e.protocol_version IS DISTINCT FROM h.protocol_version
                 """)
         }
     }
