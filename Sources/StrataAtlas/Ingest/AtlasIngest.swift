@@ -14,7 +14,10 @@ public struct AtlasIngest: Sendable {
 
     /// One `sbom.submitted` event per SBOM. `repository` (owner/repo) is required when a document
     /// does not name its repository (GitHub's export does).
-    public func sbomDraft(_ bytes: [UInt8], source: String, repository: String?, submittedBy: String? = nil) throws -> EventDraft {
+    /// `repositoryOption` names, in errors, how the caller passes `repository` (a CLI flag, a query parameter).
+    public func sbomDraft(
+        _ bytes: [UInt8], source: String, repository: String?, submittedBy: String? = nil, repositoryOption: String = "--repository OWNER/REPO"
+    ) throws -> EventDraft {
         let at = InputLocation(source: source)
         let value: JSONValue
         do {
@@ -29,7 +32,7 @@ public struct AtlasIngest: Sendable {
             throw StrataError(.invalidInput, "invalid SBOM: \(error.description)", at: at)
         }
         guard let repo = repository ?? SBOMParser.repository(of: parsed.sbom) else {
-            throw StrataError(.invalidInput, "the SBOM does not name its repository; pass --repository OWNER/REPO", at: at)
+            throw StrataError(.invalidInput, "the SBOM does not name its repository; pass \(repositoryOption)", at: at)
         }
         guard repo.split(separator: "/").count == 2 else {
             throw StrataError(.invalidInput, "repository must be OWNER/REPO, got '\(repo)'", at: at)
@@ -39,8 +42,11 @@ public struct AtlasIngest: Sendable {
             "document": parsed.document,
         ]
         if let submittedBy { payload["submitted_by"] = .string(submittedBy) }
-        return EventDraft(topic: AtlasEvents.sbomTopic, key: repo, type: AtlasEvents.sbomSubmitted,
+        // The id is the dependency graph's hash: a re-export with new timestamps is the same submission.
+        var draft = EventDraft(topic: AtlasEvents.sbomTopic, key: repo, type: AtlasEvents.sbomSubmitted,
             id: "sbom:\(repo):\(parsed.sbom.semanticHash)", source: "ingest:sbom", payload: .object(payload), location: at)
+        draft.semanticID = true
+        return draft
     }
 
     public func sbomDrafts(paths: [String], repository: String?) throws -> [EventDraft] {

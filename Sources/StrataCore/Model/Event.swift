@@ -19,6 +19,11 @@ public struct EventDraft: Sendable {
     public var payload: JSONValue
     /// Where the draft was read from, for error messages.
     public var location: InputLocation?
+    /// Whether `id` names what the event means rather than its exact content (an SBOM's
+    /// dependency graph, whatever its timestamps): an event arriving later with this id and other
+    /// content is then a duplicate by design. Otherwise an id already in the log with other
+    /// content is refused as a conflict.
+    public var semanticID = false
 
     public init(
         topic: String, key: String, type: String, schemaVersion: Int = 1, id: String? = nil, source: String = "api",
@@ -57,6 +62,8 @@ public struct PreparedEvent: Sendable {
     /// Canonical JSON, compressed when `compression` says so.
     public var storedPayload: [UInt8]
     public var compression: PayloadCompression
+    /// See `EventDraft.semanticID`.
+    public var semanticID = false
 
     public init(
         topic: String, partition: Int, key: String, type: String, schemaVersion: Int, id: String, source: String,

@@ -30,6 +30,15 @@ public enum PostgresErrors {
         return "\(error)"
     }
 
+    /// The server's primary message alone (no detail), if the error came from the server.
+    public static func primaryMessage(_ error: any Error) -> String? {
+        if let e = error as? PSQLError { return e.serverInfo?[.message] }
+        if let t = error as? PostgresTransactionError {
+            return [t.closureError, t.commitError, t.beginError].lazy.compactMap { $0.flatMap(primaryMessage) }.first
+        }
+        return nil
+    }
+
     public static func isUniqueViolation(_ error: any Error) -> Bool { sqlState(error) == "23505" }
     /// Deadlock or serialization failure: the transaction can simply be retried.
     public static func isRetryable(_ error: any Error) -> Bool { ["40P01", "40001"].contains(sqlState(error) ?? "") }
@@ -39,6 +48,11 @@ public enum PostgresErrors {
         if let s = error as? StrataError { return s }
         if let t = error as? PostgresTransactionError, let inner = t.closureError as? StrataError { return inner }
         if error is CancellationError { return error }
+        // Class 22 (data exception: bad encoding, a value out of range, text PostgreSQL cannot hold)
+        // is the input's fault, not the database's: clients must not retry it as an outage.
+        if let state = sqlState(error), state.hasPrefix("22") {
+            return StrataError(.invalidInput, "\(what): \(message(error))")
+        }
         return StrataError(.backend, "\(what): \(message(error))")
     }
 }

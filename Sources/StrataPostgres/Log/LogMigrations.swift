@@ -148,6 +148,120 @@ public enum LogMigrations {
             END
             $$
             """,
-        ])
+        ]),
+        Migration(2, "an id re-used with other content is a conflict", [
+            """
+            DROP FUNCTION strata.append_events(text[], int[], int[], text[], text[], text[], int[], text[], text[], text[], int2[], bytea[])
+            """,
+            """
+            CREATE FUNCTION strata.append_events(
+                p_topic text[], p_partition int[], p_idx int[], p_event_id text[], p_key text[], p_type text[], p_version int[],
+                p_source text[], p_occurred_at text[], p_headers text[], p_compression int2[], p_payload bytea[], p_semantic boolean[]
+            ) RETURNS TABLE (ord int, out_topic text, out_partition int, out_offset bigint, duplicate boolean)
+            LANGUAGE plpgsql AS $$
+            DECLARE
+                wanted int;
+                locked int;
+                r_ord int[];
+                r_topic text[];
+                r_partition int[];
+                r_offset bigint[];
+                r_duplicate boolean[];
+                c_id text;
+                c_partition int;
+                c_offset bigint;
+            BEGIN
+                SELECT count(*) INTO wanted FROM (SELECT DISTINCT t, p FROM unnest(p_topic, p_partition) AS u(t, p)) d;
+                SELECT count(*) INTO locked FROM (
+                    SELECT 1 FROM strata.partitions sp
+                    JOIN (SELECT DISTINCT t, p FROM unnest(p_topic, p_partition) AS u(t, p)) d
+                      ON sp.topic = d.t AND sp.partition = d.p
+                    ORDER BY sp.topic, sp.partition
+                    FOR UPDATE OF sp
+                ) l;
+                IF locked <> wanted THEN
+                    RAISE EXCEPTION 'append names a topic or partition the log does not have' USING ERRCODE = 'P0002';
+                END IF;
+
+                BEGIN
+                    WITH counts AS (
+                        SELECT t, p, count(*) AS n FROM unnest(p_topic, p_partition) AS u(t, p) GROUP BY t, p
+                    ), adv AS (
+                        UPDATE strata.partitions sp
+                           SET next_offset = sp.next_offset + c.n, last_appended_at = now()
+                          FROM counts c
+                         WHERE sp.topic = c.t AND sp.partition = c.p
+                        RETURNING sp.topic, sp.partition, sp.next_offset - c.n AS base
+                    ), ins AS (
+                        INSERT INTO strata.events (topic, partition, log_offset, event_id, key, type, schema_version,
+                                                   source, occurred_at, headers, compression, payload)
+                        SELECT u.t, u.p, adv.base + u.i, u.id, u.k, u.ty, u.v, u.s,
+                               NULLIF(u.oc, '')::timestamptz, NULLIF(u.h, '')::jsonb, u.c, u.pl
+                          FROM unnest(p_topic, p_partition, p_idx, p_event_id, p_key, p_type, p_version, p_source,
+                                      p_occurred_at, p_headers, p_compression, p_payload)
+                               AS u(t, p, i, id, k, ty, v, s, oc, h, c, pl)
+                          JOIN adv ON adv.topic = u.t AND adv.partition = u.p
+                    )
+                    SELECT array_agg(0), array_agg(adv.topic), array_agg(adv.partition), array_agg(adv.base), array_agg(false)
+                      INTO r_ord, r_topic, r_partition, r_offset, r_duplicate
+                      FROM adv;
+                EXCEPTION WHEN unique_violation THEN
+                    -- An id already in the log with other content is a conflict, not a duplicate:
+                    -- the whole batch fails (SQLSTATE SX409) naming the id and where it is.
+                    SELECT u.id, e.partition, e.log_offset INTO c_id, c_partition, c_offset
+                      FROM unnest(p_topic, p_event_id, p_key, p_type, p_version, p_compression, p_payload, p_semantic)
+                           AS u(t, id, k, ty, v, c, pl, sem)
+                      JOIN strata.events e ON e.topic = u.t AND e.event_id = u.id
+                     WHERE NOT u.sem AND (e.key <> u.k OR e.type <> u.ty OR e.schema_version <> u.v OR e.compression <> u.c OR e.payload <> u.pl)
+                     LIMIT 1;
+                    IF FOUND THEN
+                        RAISE EXCEPTION 'event id % is already in the log at partition % offset % with a different key, type or payload',
+                            c_id, c_partition, c_offset
+                            USING ERRCODE = 'SX409', DETAIL = c_partition || '|' || c_offset || '|' || c_id;
+                    END IF;
+                    WITH u AS (
+                        SELECT * FROM unnest(p_topic, p_partition, p_event_id, p_key, p_type, p_version, p_source,
+                                             p_occurred_at, p_headers, p_compression, p_payload)
+                             WITH ORDINALITY AS u(t, p, id, k, ty, v, s, oc, h, c, pl, ord)
+                    ), existing AS (
+                        SELECT u.ord, e.partition, e.log_offset
+                          FROM u JOIN strata.events e ON e.topic = u.t AND e.event_id = u.id
+                    ), b AS (
+                        SELECT u.*, row_number() OVER (PARTITION BY u.t, u.p ORDER BY u.ord) - 1 AS idx
+                          FROM u WHERE u.ord NOT IN (SELECT x.ord FROM existing x)
+                    ), adv AS (
+                        UPDATE strata.partitions sp
+                           SET next_offset = sp.next_offset + c.n, last_appended_at = now()
+                          FROM (SELECT t, p, count(*) AS n FROM b GROUP BY t, p) c
+                         WHERE sp.topic = c.t AND sp.partition = c.p
+                        RETURNING sp.topic, sp.partition, sp.next_offset - c.n AS base
+                    ), ins AS (
+                        INSERT INTO strata.events (topic, partition, log_offset, event_id, key, type, schema_version,
+                                                   source, occurred_at, headers, compression, payload)
+                        SELECT b.t, b.p, adv.base + b.idx, b.id, b.k, b.ty, b.v, b.s,
+                               NULLIF(b.oc, '')::timestamptz, NULLIF(b.h, '')::jsonb, b.c, b.pl
+                          FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p
+                    )
+                    , result AS (
+                        SELECT b.ord::int AS ord, b.t AS topic, b.p AS partition, adv.base + b.idx AS log_offset, false AS duplicate
+                          FROM b JOIN adv ON adv.topic = b.t AND adv.partition = b.p
+                        UNION ALL
+                        SELECT x.ord::int, u.t, x.partition, x.log_offset, true FROM existing x JOIN u ON u.ord = x.ord
+                    )
+                    SELECT array_agg(r.ord), array_agg(r.topic), array_agg(r.partition), array_agg(r.log_offset), array_agg(r.duplicate)
+                      INTO r_ord, r_topic, r_partition, r_offset, r_duplicate
+                      FROM result r;
+                END;
+
+                PERFORM pg_notify('strata_events', sp.topic || '|' || sp.partition || '|' || sp.next_offset)
+                   FROM strata.partitions sp
+                   JOIN (SELECT DISTINCT t, p FROM unnest(p_topic, p_partition) AS u(t, p)) d
+                     ON sp.topic = d.t AND sp.partition = d.p;
+
+                RETURN QUERY SELECT * FROM unnest(r_ord, r_topic, r_partition, r_offset, r_duplicate);
+            END
+            $$
+            """,
+        ]),
     ]
 }

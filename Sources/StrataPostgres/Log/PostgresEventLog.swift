@@ -18,6 +18,7 @@ public final class PostgresEventLog: EventLog, Service {
     /// Batches up to this size to a single partition are group-committed with concurrent ones.
     static let coalesceLimit = 256
     static let channel = "strata_events"
+    static let listenPing: Duration = .seconds(3)
 
     public init(client: PostgresClient, logger: Logger) {
         self.client = client
@@ -98,6 +99,16 @@ public final class PostgresEventLog: EventLog, Service {
         for (i, e) in events.enumerated() {
             let key = IdempotencyKey(topic: e.topic, id: e.id)
             if let first = firstByID[key] {
+                // The same id twice in one batch: harmless only with the same content.
+                let original = events[unique[first]]
+                let sameContent = original.key == e.key && original.type == e.type && original.schemaVersion == e.schemaVersion
+                    && original.storedPayload == e.storedPayload
+                guard sameContent || original.semanticID else {
+                    throw StrataError(.conflict, """
+                        event id '\(e.id)' appears twice in the batch (events \(unique[first] + 1) and \(i + 1)) with a different key, \
+                        type or payload
+                        """)
+                }
                 aliasOf[i] = first
             } else {
                 firstByID[key] = unique.count
@@ -128,6 +139,9 @@ public final class PostgresEventLog: EventLog, Service {
                     try await Task.sleep(for: .milliseconds(attempt * 5))
                     continue
                 }
+                if PostgresErrors.sqlState(error) == "SX409" {
+                    throw StrataError(.conflict, "topic '\(events[0].topic)': " + (PostgresErrors.primaryMessage(error) ?? "an event id is re-used with other content"))
+                }
                 if PostgresErrors.sqlState(error) == "P0002" {
                     throw StrataError(.unknownTopic, "append names a topic or partition the log does not have (declare it in the topology)")
                 }
@@ -140,7 +154,7 @@ public final class PostgresEventLog: EventLog, Service {
         let rows = try await client.query("""
             SELECT ord, out_topic, out_partition, out_offset, duplicate FROM strata.append_events(
                 \(batch.topics), \(batch.partitions), \(batch.indexes), \(batch.ids), \(batch.keys), \(batch.types), \(batch.versions),
-                \(batch.sources), \(batch.occurredAt), \(batch.headers), \(batch.compression), \(batch.payloads))
+                \(batch.sources), \(batch.occurredAt), \(batch.headers), \(batch.compression), \(batch.payloads), \(batch.semantic))
             """, logger: logger)
         var receipts = [AppendReceipt?](repeating: nil, count: batch.count)
         var bases: [PartitionKey: Int64] = [:]
@@ -319,6 +333,18 @@ public final class PostgresEventLog: EventLog, Service {
 
     private func waitWithOwnListener(_ key: PartitionKey, beyond offset: Int64, timeout: Duration) async throws -> Bool {
         do {
+            // Bounded even if the connection dies without a word: the timeout, plus time to connect.
+            let client = self.client
+            return try await withDeadline(timeout + .seconds(10), "waiting for events on \(key.topic)/\(key.partition)") {
+                try await self.waitListening(client, key, beyond: offset, timeout: timeout)
+            }
+        } catch {
+            throw PostgresErrors.wrap(error, "waiting for events on \(key.topic)/\(key.partition)")
+        }
+    }
+
+    private func waitListening(_ client: PostgresClient, _ key: PartitionKey, beyond offset: Int64, timeout: Duration) async throws -> Bool {
+        do {
             return try await client.withConnection { conn in
                 try await conn.listen(on: PostgresEventLog.channel) { notifications in
                     if try await self.endOffset(key) > offset { return true }
@@ -358,8 +384,25 @@ public final class PostgresEventLog: EventLog, Service {
                     try await conn.listen(on: PostgresEventLog.channel) { notifications in
                         await self.hub.setListening(true)
                         backoff = .milliseconds(100)
-                        for try await n in notifications {
-                            if let (key, end) = NotificationHub.parse(n.payload) { await self.hub.notify(key, end: end) }
+                        // A connection that died without closing would leave this loop waiting for
+                        // notifications that never come: a ping with a deadline every few seconds
+                        // ends it, and the loop reconnects.
+                        try await withThrowingTaskGroup(of: Void.self) { group in
+                            group.addTask {
+                                for try await n in notifications {
+                                    if let (key, end) = NotificationHub.parse(n.payload) { await self.hub.notify(key, end: end) }
+                                }
+                            }
+                            group.addTask {
+                                while true {
+                                    try await Task.sleep(for: Self.listenPing)
+                                    try await withDeadline(Self.listenPing, "a ping on the LISTEN connection") {
+                                        try await conn.query("SELECT 1", logger: self.logger)
+                                    }
+                                }
+                            }
+                            try await group.next()
+                            group.cancelAll()
                         }
                     }
                 }
@@ -402,6 +445,7 @@ struct AppendBatch {
     var headers: [String] = []
     var compression: [Int16] = []
     var payloads: [ByteBuffer] = []
+    var semantic: [Bool] = []
     var count: Int { topics.count }
 
     init(events: [PreparedEvent]) {
@@ -421,6 +465,7 @@ struct AppendBatch {
             headers.append(e.headers.isEmpty ? "" : JSONWriter.string(.object(e.headers.mapValues { .string($0) })))
             compression.append(e.compression.rawValue)
             payloads.append(ByteBuffer(bytes: e.storedPayload))
+            semantic.append(e.semanticID)
         }
     }
 }
