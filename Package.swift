@@ -216,7 +216,7 @@ let package = Package(
         .testTarget(
             name: "StrataAPITests",
             dependencies: [
-                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataTestSupport",
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataAtlas", "StrataTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

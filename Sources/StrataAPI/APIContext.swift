@@ -21,6 +21,10 @@ public struct APIDependencies: Sendable {
     public var webhookSecret: String?
     /// Request limits; nil disables rate limiting.
     public var rateLimiter: RateLimiter?
+    /// Whether the database answers; while it does not, requests get 503 at once.
+    public var probe: DatabaseProbe?
+    /// The longest a request may take to produce its response (a streamed body may go on).
+    public var requestDeadline: Duration = .seconds(15)
 
     public init(log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger, writeToken: String?,
         metrics: PrometheusCollectorRegistry?, webhookSecret: String? = nil)
@@ -55,11 +59,15 @@ public struct StrataRequestContext: RequestContext, RemoteAddressRequestContext 
 /// Builds the API's router from route groups.
 public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Router<StrataRequestContext> {
     let router = Router(context: StrataRequestContext.self)
+    let table = RouteTable()
     router.add(middleware: ErrorMappingMiddleware())
-    if let limiter = deps.rateLimiter { router.add(middleware: RateLimitMiddleware(limiter: limiter)) }
+    router.add(middleware: MethodNotAllowedMiddleware(table: table))
+    if let limiter = deps.rateLimiter { router.add(middleware: RateLimitMiddleware(limiter: limiter, table: table)) }
+    router.add(middleware: AvailabilityMiddleware(probe: deps.probe, deadline: deps.requestDeadline))
     for r in [LogRoutes(), ProjectionRoutes(), HealthRoutes()] as [any APIRoutes] + routes {
         r.register(on: router, deps)
     }
+    table.load(router)
     return router
 }
 

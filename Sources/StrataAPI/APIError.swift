@@ -2,6 +2,9 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import NIOCore
+import PostgresNIO
+import StrataPostgres
 import StrataCore
 
 /// An API error: an HTTP status and a JSON body `{"error": code, "message": text}`.
@@ -44,7 +47,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
             status = error.code == .payloadTooLarge ? .contentTooLarge : .unprocessableContent
         case .unknownTopic, .notFound: status = .notFound
         case .conflict: status = .conflict
-        case .backend, .embeddedDatabase: status = .serviceUnavailable
+        case .backend, .embeddedDatabase, .timeout: status = .serviceUnavailable
         default: status = .internalServerError
         }
         return APIError(status, error.code.name, error.message, location: error.location)
@@ -64,12 +67,33 @@ public struct ErrorMappingMiddleware<Context: RequestContext>: RouterMiddleware 
             throw APIError.from(error)
         } catch let error as HTTPError {
             throw APIError(error.status, "http_error", error.body ?? error.status.reasonPhrase)
+        } catch let error as PSQLError {
+            throw Self.database(error, context)
+        } catch let error as PostgresTransactionError {
+            throw Self.database(error, context)
+        } catch is NIOTooManyBytesError {
+            // A body collected past its limit anywhere (handlers use `jsonBody(limit:)`, which names it).
+            throw APIError(.contentTooLarge, "body_too_large", "the request body is larger than this route accepts")
         } catch is CancellationError {
             throw APIError(.serviceUnavailable, "cancelled", "the request was cancelled")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: error))"])
             throw APIError(.internalServerError, "internal", "internal error")
         }
+    }
+}
+
+extension ErrorMappingMiddleware {
+    /// A database error a handler let through: a data exception (class 22: text PostgreSQL cannot
+    /// hold, a value out of range) is the request's fault (422); a broken statement (42, XX) is
+    /// ours (500, logged); anything else (connection lost, server shutting down) is 503.
+    static func database(_ error: any Error, _ context: Context) -> APIError {
+        let state = PostgresErrors.sqlState(error) ?? ""
+        if state.hasPrefix("42") || state.hasPrefix("XX") {
+            context.logger.error("database error", metadata: ["sqlstate": "\(state)", "error": "\(PostgresErrors.message(error))"])
+            return APIError(.internalServerError, "internal", "internal error")
+        }
+        return APIError.from(PostgresErrors.wrap(error, "the database") as? StrataError ?? StrataError(.backend, "the database failed"))
     }
 }
 

@@ -8,6 +8,8 @@ import StrataCore
 /// The log over HTTP: topics, reads, authenticated appends, and a live tail (Server-Sent Events).
 struct LogRoutes: APIRoutes {
     static let maximumBodyBytes = 64 << 20
+    /// Stored payload bytes per page of a read, and per batch of a tail.
+    static let pageBytes = 8 << 20
 
     func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         router.get("/v1/topics") { _, _ -> Response in
@@ -30,9 +32,17 @@ struct LogRoutes: APIRoutes {
             }
             let from = Int64(try request.intQuery("from", default: 0, range: 0...Int.max)!)
             let limit = try request.intQuery("limit", default: 100, range: 1...1000)!
-            let events = try await deps.log.read(topic: topic, partition: partition, from: from, limit: limit + 1)
+            // A page holds at most `pageBytes` of stored payloads (at least one event), so a page of
+            // a large-event topic cannot take the server's memory.
+            let events = try await deps.log.read(topic: topic, partition: partition, from: from, limit: limit + 1, maxBytes: Self.pageBytes)
             let page = events.prefix(limit)
-            var body: [String: JSONValue] = ["events": .array(page.map { $0.envelopeJSON() }), "has_more": .bool(events.count > limit)]
+            var hasMore = events.count > limit
+            if !hasMore, let last = page.last {
+                // Cut short by the byte budget, or at the end: the end offset tells.
+                let ends = try await deps.log.endOffsets(topic: topic)
+                hasMore = partition < ends.count && last.offset + 1 < ends[partition]
+            }
+            var body: [String: JSONValue] = ["events": .array(page.map { $0.envelopeJSON() }), "has_more": .bool(hasMore)]
             if let last = page.last { body["next_from"] = .int(last.offset + 1) }
             return JSONResponse.make(.object(body))
         }
@@ -42,8 +52,7 @@ struct LogRoutes: APIRoutes {
             try request.requireWriteToken(deps)
             let topic = try context.parameters.require("topic")
             var request = request
-            let body = try await request.collectBody(upTo: Self.maximumBodyBytes)
-            let bytes = Array(body.readableBytesView)
+            let bytes = try await request.jsonBody(limit: Self.maximumBodyBytes)
             let drafts = try Self.drafts(from: bytes, topic: topic)
             guard !drafts.isEmpty else { throw APIError(.unprocessableContent, "invalid_input", "the request has no events") }
             let receipts = try await deps.producer.append(drafts)
@@ -90,7 +99,7 @@ struct LogRoutes: APIRoutes {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for p in 0..<spec.partitions {
                 group.addTask {
-                    for try await batch in log.tail(topic: topic, partition: p, from: initial[p], batchSize: 200) {
+                    for try await batch in log.tail(topic: topic, partition: p, from: initial[p], batchSize: 200, maxBytes: Self.pageBytes) {
                         await channel.send(batch)
                     }
                 }

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Prometheus
 import StrataCore
+import StrataPostgres
 import StrataProjections
 
 /// The runtime over HTTP: status, lag, dead letters (read-only; retrying needs the CLI, which runs
@@ -31,21 +32,46 @@ struct ProjectionRoutes: APIRoutes {
 }
 
 /// `/health` (each projection's lag, the database) and `/metrics` (Prometheus).
+///
+/// `/health` answers within about two seconds whatever the database does: 503 `unavailable` while
+/// it is down (known from the probe at once, or from a status query that missed its deadline);
+/// 200 `degraded` when a projection is halted or has a stalled partition; 200 `ok` otherwise.
 struct HealthRoutes: APIRoutes {
+    static let deadline: Duration = .seconds(2)
+
     func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         router.get("/health") { _, _ -> Response in
-            do {
-                let statuses = try await ProjectionStatus.all(client: deps.client, log: deps.log, logger: deps.logger)
-                let degraded = statuses.contains { $0.state == "halted" }
+            if let probe = deps.probe, !probe.status.up {
+                let status = probe.status
                 return JSONResponse.make([
-                    "status": .string(degraded ? "degraded" : "ok"), "database": "ok",
+                    "status": "unavailable", "database": "down", "since": .string(RFC3339.format(status.since)),
+                    "error": .string(status.error ?? "no answer"),
+                ], status: .serviceUnavailable)
+            }
+            do {
+                let statuses = try await withDeadline(Self.deadline, "reading projection status") {
+                    try await ProjectionStatus.all(client: deps.client, log: deps.log, logger: deps.logger)
+                }
+                let degraded = statuses.filter { $0.state.isDegraded }
+                var body: [String: JSONValue] = [
+                    "status": .string(degraded.isEmpty ? "ok" : "degraded"), "database": "ok",
                     "projections": .array(statuses.map {
-                        ["projection": .string($0.projection), "state": .string($0.state), "lag_events": .int($0.lagEvents),
-                         "lag_seconds": .double(($0.lagSeconds * 1000).rounded() / 1000), "dead_letters": .int($0.deadLetters)]
+                        ["projection": .string($0.projection), "state": .string($0.state.rawValue), "lag_events": .int($0.lagEvents),
+                         "lag_seconds": .double(($0.lagSeconds * 1000).rounded() / 1000), "dead_letters": .int($0.deadLetters),
+                         "halted_partitions": .int($0.haltedPartitions), "stalled_partitions": .int($0.stalledPartitions)]
                     }),
-                ])
+                ]
+                if !degraded.isEmpty {
+                    body["reasons"] = .array(degraded.map { s in
+                        .string(s.state == .halted
+                            ? "\(s.projection): \(s.haltedPartitions) partition(s) halted on a poison event (strata dead-letters list)"
+                            : "\(s.projection): \(s.stalledPartitions) partition(s) with events waiting made no progress for \(Int(LagMonitor.stallAfter)) s")
+                    })
+                }
+                return JSONResponse.make(.object(body))
             } catch {
-                return JSONResponse.make(["status": "unavailable", "database": .string("\(error)")], status: .serviceUnavailable)
+                return JSONResponse.make(["status": "unavailable", "database": "down", "error": .string(PostgresErrors.message(error))],
+                    status: .serviceUnavailable)
             }
         }
         router.get("/metrics") { _, _ -> Response in

@@ -7,26 +7,37 @@ import NIOCore
 /// Per-client, per-route request limits with a fixed one-minute window (PG Atlas's behaviour): past
 /// the limit a request gets 429 with `Retry-After` (seconds until the window ends).
 ///
+/// A bucket is the client and the route the request matches, as the router names it (`GET
+/// /v1/topics/:topic/partitions/:partition/events`), so heavy use of one route never locks a client
+/// out of another. Reads and writes have separate limits (writes sized for producers). Paths that
+/// match no route share one bucket per client. GitHub webhook deliveries are counted by their
+/// route only after their signature checks out (`RateLimiter.enforce`); rejected ones count in a
+/// bucket of their own, so forged requests cannot use up a real sender's budget.
+///
 /// Clients are told apart by the connection's peer address. Behind a reverse proxy every request
 /// comes from the proxy, so with `trustForwardedFor` the client is `X-Real-IP`, else the last
 /// `X-Forwarded-For` address — the one the trusted proxy appended; earlier entries are whatever
 /// the client sent — falling back to the peer. Only turn that on behind a proxy that sets those
-/// headers, since a direct client could otherwise claim a fresh address per request. Routes
-/// are bucketed by method and first path segment (`GET /repos/...`).
+/// headers, since a direct client could otherwise claim a fresh address per request.
 public struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterMiddleware {
     let limiter: RateLimiter
+    let table: RouteTable
 
-    public init(limiter: RateLimiter) { self.limiter = limiter }
+    public init(limiter: RateLimiter, table: RouteTable) {
+        self.limiter = limiter
+        self.table = table
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let path = request.uri.path
-        let segment = path.split(separator: "/").first.map(String.init) ?? ""
-        let limit = limiter.limit(for: request.method, segment: segment)
-        let client = limiter.client(of: request, peer: context.remoteAddress)
-        if let retryAfter = limiter.take(key: "\(client) \(request.method) /\(segment)", limit: limit) {
-            var error = APIError(.tooManyRequests, "rate_limited", "Rate limit exceeded: \(limit) requests per minute on /\(segment)")
-            error.headers[.retryAfter] = String(retryAfter)
-            throw error
+        let route: String
+        switch table.match(method: request.method, path: request.uri.path) {
+        case .route(let pattern): route = pattern
+        case .otherMethods: return try await next(request, context)
+        case .none: route = "(no route)"
+        }
+        let bucket = "\(request.method) \(route)"
+        if !RateLimiter.countedByHandler.contains(bucket) {
+            try limiter.enforce(request, peer: context.remoteAddress, bucket: bucket)
         }
         return try await next(request, context)
     }
@@ -34,18 +45,44 @@ public struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterM
 
 /// The counters behind `RateLimitMiddleware`, shared by all requests of a server.
 public final class RateLimiter: Sendable {
-    /// Requests per minute per client and route; 0 turns limiting off.
+    /// Read requests (GET, HEAD) per minute per client and route; 0 turns limiting off.
     public let perMinute: Int
-    /// Higher limits for some routes (`/health` and SBOM uploads, as PG Atlas).
+    /// Write requests (POST and the rest) per minute per client and route; 0 turns it off.
+    public let writesPerMinute: Int
+    /// Limits of particular buckets (`METHOD /route/pattern`), over the two defaults.
     public let overrides: [String: Int]
     /// Whether the client is the one `X-Forwarded-For` / `X-Real-IP` names (behind a proxy).
     public let trustForwardedFor: Bool
     private let state = NIOLockedValueBox<(window: Int64, counts: [String: Int])>((0, [:]))
 
-    public init(perMinute: Int = 100, overrides: [String: Int] = ["GET health": 600, "POST ingest": 600], trustForwardedFor: Bool = false) {
+    /// Buckets whose handlers count requests themselves (after authenticating them).
+    public static let countedByHandler: Set<String> = ["POST /webhooks/github"]
+
+    // Valid field names (constant tokens), so the initializer cannot fail.
+    static let realIP = HTTPField.Name("X-Real-IP")!
+    static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
+
+    public static let defaultOverrides = ["GET /health": 600]
+
+    public init(
+        perMinute: Int = 100, writesPerMinute: Int = 6000, overrides: [String: Int] = RateLimiter.defaultOverrides,
+        trustForwardedFor: Bool = false
+    ) {
         self.perMinute = perMinute
+        self.writesPerMinute = writesPerMinute
         self.overrides = overrides
         self.trustForwardedFor = trustForwardedFor
+    }
+
+    /// Counts a request against its client's `bucket`; throws 429 past the limit.
+    public func enforce(_ request: Request, peer: SocketAddress?, bucket: String, limit explicit: Int? = nil) throws {
+        let limit = explicit ?? limit(for: request.method, bucket: bucket)
+        let client = client(of: request, peer: peer)
+        if let retryAfter = take(key: "\(client) \(bucket)", limit: limit) {
+            var error = APIError(.tooManyRequests, "rate_limited", "Rate limit exceeded: \(limit) requests per minute on \(bucket)")
+            error.headers[.retryAfter] = String(retryAfter)
+            throw error
+        }
     }
 
     /// Who a request counts against: the peer's IP address (its port changes per connection), or
@@ -54,16 +91,17 @@ public final class RateLimiter: Sendable {
         if trustForwardedFor {
             // X-Real-IP is set (overwritten) by the proxy; of X-Forwarded-For, the last entry is the
             // one the proxy appended, earlier ones are whatever the client sent.
-            if let real = request.headers[HTTPField.Name("X-Real-IP")!] { return real }
-            if let forwarded = request.headers[HTTPField.Name("X-Forwarded-For")!]?.split(separator: ",").last {
+            if let real = request.headers[Self.realIP] { return real }
+            if let forwarded = request.headers[Self.forwardedFor]?.split(separator: ",").last {
                 return forwarded.trimmingCharacters(in: .whitespaces)
             }
         }
         return peer?.ipAddress ?? peer.map { "\($0)" } ?? "unknown"
     }
 
-    func limit(for method: HTTPRequest.Method, segment: String) -> Int {
-        overrides["\(method.rawValue) \(segment)"] ?? perMinute
+    func limit(for method: HTTPRequest.Method, bucket: String) -> Int {
+        if let override = overrides[bucket] { return override }
+        return method == .get || method == .head ? perMinute : writesPerMinute
     }
 
     /// Counts a request; returns the seconds to wait when over the limit.

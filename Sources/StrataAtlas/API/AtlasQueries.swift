@@ -19,9 +19,12 @@ struct AtlasListRequest {
         var terms: [String] = []
         let spec = request.stringQuery("sort") ?? defaultSort
         for part in spec.split(separator: ",") where !part.isEmpty {
-            let pieces = part.split(separator: ":").map(String.init)
-            guard let column = sortable[pieces[0]] else {
-                throw APIError(.unprocessableContent, "invalid_sort", "Invalid sort field: '\(pieces[0])' (sortable: \(sortable.keys.sorted().joined(separator: ", ")))")
+            // `field[:direction]`; keep empty pieces, so `:` or `a::` is refused rather than read as
+            // something else (and never indexed past the end).
+            let pieces = part.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            let field = pieces.first ?? ""
+            guard let column = sortable[field] else {
+                throw APIError(.unprocessableContent, "invalid_sort", "Invalid sort field: '\(field)' in sort term '\(part)' (sortable: \(sortable.keys.sorted().joined(separator: ", ")))")
             }
             let direction = pieces.count > 1 ? pieces[1].lowercased() : "asc"
             guard direction == "asc" || direction == "desc", pieces.count <= 2 else {

@@ -169,7 +169,7 @@ public struct AtlasRoutes: APIRoutes {
                      WHERE d.\(inner) = $1
                     """, binds: try bindings(id)), notFound: "")
             case "contributors":
-                let pattern = request.stringQuery("search").map { "%\($0)%" }
+                let pattern = try AtlasListRequest(request, sortable: [:], defaultSort: "").pattern
                 return try await one("""
                     SELECT coalesce(json_agg(x ORDER BY x.number_of_commits DESC, x.email_hash), '[]')::text FROM (
                         SELECT c.email_hash AS id, k.name, c.email_hash, count(*) AS number_of_commits,
@@ -221,7 +221,7 @@ public struct AtlasRoutes: APIRoutes {
 
         router.get("/contributors/:id") { _, context -> Response in
             let id = try context.parameters.require("id").lowercased()
-            guard id.count == 64, id.allSatisfy(\.isHexDigit) else {
+            guard id.count == 64, id.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
                 throw APIError.badRequest("a contributor id is the SHA-256 of their email: 64 hexadecimal characters")
             }
             return try await one("""

@@ -18,10 +18,10 @@ struct SBOMRoutes {
         router.post("/ingest/sbom") { request, _ -> Response in
             try request.requireWriteToken(deps)
             var request = request
-            let body = try await request.collectBody(upTo: 16 << 20)
+            let body = try await request.jsonBody(limit: 16 << 20)
             let draft = try AtlasIngest(schemas: deps.producer.schemas).sbomDraft(
-                Array(body.readableBytesView), source: "request body", repository: request.stringQuery("repository"),
-                submittedBy: request.stringQuery("actor"))
+                body, source: "request body", repository: request.stringQuery("repository"),
+                submittedBy: request.stringQuery("actor"), repositoryOption: "the 'repository' query parameter (?repository=OWNER/REPO)")
             let receipt = try await deps.producer.append([draft])[0]
             let packages = (draft.payload["document"].flatMap { try? SBOMParser(schemas: nil).parse($0).sbom.packages.count }) ?? 0
             return JSONResponse.make([
@@ -80,18 +80,21 @@ struct SBOMRoutes {
 
         // GitHub push webhooks: commits of the pushed repository. The body must be signed with the
         // configured secret (X-Hub-Signature-256); anything else is refused and nothing appended.
-        router.post("/webhooks/github") { request, _ -> Response in
+        router.post("/webhooks/github") { request, context -> Response in
             guard let secret = deps.webhookSecret, !secret.isEmpty else {
                 throw APIError(.forbidden, "webhooks_disabled", "GitHub webhooks are disabled: start the server with --github-webhook-secret")
             }
             var request = request
-            let body = Array(try await request.collectBody(upTo: 25 << 20).readableBytesView)
-            guard let signature = request.headers[HTTPField.Name("X-Hub-Signature-256")!],
+            let body = try await request.jsonBody(limit: 25 << 20)
+            guard let signature = request.headers[GitHubWebhook.signatureHeader],
                 GitHubWebhook.verify(body: body, signature: signature, secret: secret)
             else {
+                // Counted apart from signed deliveries, which forged ones must not lock out.
+                try deps.rateLimiter?.enforce(request, peer: context.remoteAddress, bucket: "POST /webhooks/github (rejected)")
                 throw APIError(.unauthorized, "bad_signature", "X-Hub-Signature-256 is missing or does not match the body")
             }
-            let event = request.headers[HTTPField.Name("X-GitHub-Event")!] ?? ""
+            try deps.rateLimiter?.enforce(request, peer: context.remoteAddress, bucket: "POST /webhooks/github")
+            let event = request.headers[GitHubWebhook.eventHeader] ?? ""
             switch event {
             case "ping":
                 return JSONResponse.make(["message": "pong"])
@@ -109,6 +112,10 @@ struct SBOMRoutes {
 
 /// GitHub's webhook signature and push payloads.
 public enum GitHubWebhook {
+    // Valid field names (constant tokens), so the initializer cannot fail.
+    static let signatureHeader = HTTPField.Name("X-Hub-Signature-256")!
+    static let eventHeader = HTTPField.Name("X-GitHub-Event")!
+
     /// `sha256=<hex HMAC-SHA256 of the body>`, compared in constant time.
     public static func verify(body: [UInt8], signature: String, secret: String) -> Bool {
         guard signature.hasPrefix("sha256=") else { return false }

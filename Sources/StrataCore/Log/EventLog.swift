@@ -77,8 +77,9 @@ extension EventLog {
     /// Follows one partition from `offset`: yields batches as they are appended, until the task is
     /// cancelled. Pull-based, so a slow consumer applies backpressure; built on `read` and
     /// `waitForEvents`, so it works on every backend.
-    public func tail(topic: String, partition: Int, from offset: Int64, batchSize: Int = 500) -> LogTail {
-        LogTail(log: self, topic: topic, partition: partition, start: offset, batchSize: batchSize)
+    /// `maxBytes` bounds each batch's stored payload bytes (the first event always comes).
+    public func tail(topic: String, partition: Int, from offset: Int64, batchSize: Int = 500, maxBytes: Int? = nil) -> LogTail {
+        LogTail(log: self, topic: topic, partition: partition, start: offset, batchSize: batchSize, maxBytes: maxBytes)
     }
 }
 
@@ -90,6 +91,7 @@ public struct LogTail: AsyncSequence, Sendable {
     let partition: Int
     let start: Int64
     let batchSize: Int
+    let maxBytes: Int?
 
     public struct AsyncIterator: AsyncIteratorProtocol {
         let tail: LogTail
@@ -97,7 +99,8 @@ public struct LogTail: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> [Event]? {
             while !Task.isCancelled {
-                let batch = try await tail.log.read(topic: tail.topic, partition: tail.partition, from: next, limit: tail.batchSize)
+                let batch = try await tail.log.read(
+                    topic: tail.topic, partition: tail.partition, from: next, limit: tail.batchSize, maxBytes: tail.maxBytes)
                 if let last = batch.last {
                     next = last.offset + 1
                     return batch

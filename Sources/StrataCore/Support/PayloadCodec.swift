@@ -36,6 +36,9 @@ public enum PayloadCodec {
             guard ZSTD_isError(n) == 0 else {
                 throw StrataError(.backend, "corrupt zstd payload: \(String(cString: ZSTD_getErrorName(n)))")
             }
+            guard n == out.count else {
+                throw StrataError(.backend, "corrupt zstd payload: the frame declares \(out.count) bytes but holds \(n)")
+            }
             return out
         }
     }

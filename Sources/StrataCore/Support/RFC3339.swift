@@ -84,7 +84,10 @@ public enum RFC3339 {
 
     /// Whole seconds since 1970 (floored) and the microseconds past them.
     static func split(_ date: Date) -> (second: Int64, micros: Int64) {
-        let total = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        // Clamped to what Int64 microseconds hold (±292,000 years), so no date can trap here
+        // (a stored `infinity` timestamp decodes to one far outside).
+        let micros = (date.timeIntervalSince1970 * 1_000_000).rounded()
+        let total = micros.isNaN ? 0 : Int64(exactly: micros) ?? (micros < 0 ? -(Int64.max / 2) : Int64.max / 2)
         var second = total / 1_000_000
         var us = total % 1_000_000
         if us < 0 {
