@@ -50,7 +50,7 @@ public struct LagReporter: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
                 for row in try await monitor.measure() {
-                    let dims = [("projection", row.projection), ("generation", row.state), ("topic", row.topic), ("partition", String(row.partition))]
+                    let dims = [("projection", row.projection), ("generation", row.state.rawValue), ("topic", row.topic), ("partition", String(row.partition))]
                     Gauge(label: "strata_projection_lag_events", dimensions: dims).record(Double(row.events))
                     Gauge(label: "strata_projection_lag_seconds", dimensions: dims).record(row.seconds)
                     Gauge(label: "strata_projection_checkpoint", dimensions: dims).record(Double(row.checkpoint))

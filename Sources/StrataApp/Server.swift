@@ -34,6 +34,7 @@ extension StrataContext {
     ) -> APIDependencies {
         var deps = APIDependencies(log: log, producer: producer, client: client, logger: logger, writeToken: writeToken,
             metrics: metrics ? StrataMetrics.registry() : nil, webhookSecret: webhookSecret)
+        deps.probe = probe
         if rateLimitPerMinute > 0 { deps.rateLimiter = RateLimiter(perMinute: rateLimitPerMinute, trustForwardedFor: trustForwardedFor) }
         return deps
     }

@@ -14,6 +14,8 @@ public struct StrataContext: Sendable {
     /// The same log as the PostgreSQL backend (its notification listener is a Service).
     public let postgresLog: PostgresEventLog
     public let producer: EventProducer
+    /// Whether the database answers (run as a service by `runServices`).
+    public let probe: DatabaseProbe
     public let topology: Topology
     public let schemas: SchemaCatalog
     public let logger: Logger
@@ -39,7 +41,8 @@ public struct StrataContext: Sendable {
             try await MigrationRunner.migrate(component: ProjectionMigrations.component, ProjectionMigrations.all, client: client, logger: logger)
             let context = StrataContext(
                 configuration: configuration, client: client, log: log, postgresLog: log,
-                producer: EventProducer(log: log, topology: topology, schemas: schemas), topology: topology, schemas: schemas,
+                producer: EventProducer(log: log, topology: topology, schemas: schemas),
+                probe: DatabaseProbe(client: client, logger: logger), topology: topology, schemas: schemas,
                 logger: logger, databaseDescription: url.description)
             return try await body(context)
         }

@@ -7,16 +7,26 @@ import StrataPostgres
 import StrataProjections
 
 extension StrataContext {
-    /// Runs `services` beside the log's notification listener until they finish or SIGINT/SIGTERM
-    /// asks for a graceful shutdown. The first service to return ends the group.
-    public func runServices(_ services: [any Service]) async throws {
+    /// Runs `services` beside the log's notification listener and the database probe until they
+    /// finish or SIGINT/SIGTERM asks for a graceful shutdown. The first service to return ends the
+    /// group.
+    ///
+    /// Shutdown is bounded whatever state the database is in: 4 s to finish the current batches and
+    /// requests, then cancellation; and should anything still hold the process, the watchdog ends
+    /// it (exit 70, with a message) 7 s after the signal. Only for a process's main job
+    /// (`shutdownWatchdog`), since it exits the process.
+    public func runServices(_ services: [any Service], shutdownWatchdog: Bool = true) async throws {
         var configurations: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: postgresLog, successTerminationBehavior: .ignore)
+            .init(service: postgresLog, successTerminationBehavior: .ignore),
+            .init(service: probe, successTerminationBehavior: .ignore),
         ]
+        if shutdownWatchdog {
+            configurations.append(.init(service: ShutdownWatchdog(limit: .seconds(7), logger: logger), successTerminationBehavior: .ignore))
+        }
         for s in services { configurations.append(.init(service: s, successTerminationBehavior: .gracefullyShutdownGroup)) }
         var configuration = ServiceGroupConfiguration(services: configurations, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
-        configuration.maximumGracefulShutdownDuration = .seconds(30)
+        configuration.maximumGracefulShutdownDuration = .seconds(4)
         try await ServiceGroup(configuration: configuration).run()
     }
 }
@@ -30,9 +40,22 @@ extension StrataContext {
     }
 }
 
-/// Keeps a closure running as a Service.
-public struct ClosureService: Service {
-    let body: @Sendable () async throws -> Void
-    public init(_ body: @escaping @Sendable () async throws -> Void) { self.body = body }
-    public func run() async throws { try await body() }
+
+/// Ends the process `limit` after a graceful shutdown began if it has not ended by then: every
+/// wait has a deadline, but a library that ignores cancellation must not keep a stopped Strata
+/// alive. Runs on a thread of its own, outside the cooperative pool that a stuck task may hold.
+struct ShutdownWatchdog: Service {
+    let limit: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        let seconds = Double(limit.components.seconds) + Double(limit.components.attoseconds) / 1e18
+        let logger = self.logger
+        Thread.detachNewThread {
+            Thread.sleep(forTimeInterval: seconds)
+            logger.error("shutdown did not complete in time; exiting", metadata: ["limit_seconds": "\(seconds)"])
+            exit(70)
+        }
+    }
 }

@@ -170,7 +170,7 @@ public struct ProjectionBenchmark: Sendable {
     /// True when the projection has no building generation and no lag.
     func caughtUp(client: PostgresClient, log: any EventLog, logger: Logger) async throws -> Bool {
         let rows = try await LagMonitor(client: client, log: log, logger: logger).measure(projection: "demo_counts")
-        return !rows.isEmpty && rows.allSatisfy { $0.state == "live" && $0.events == 0 }
+        return !rows.isEmpty && rows.allSatisfy { $0.state == .live && $0.events == 0 }
     }
 
     func runWorker(

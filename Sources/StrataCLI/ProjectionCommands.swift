@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import StrataApp
 import StrataCore
 import StrataProjections
@@ -132,10 +133,10 @@ actor ReplayMonitor {
         while !Task.isCancelled {
             let rows = try await monitor.measure(projection: projection)
             let building = rows.filter { $0.generation == generation }
-            if building.isEmpty || building.first?.state == "live" {
+            if building.isEmpty || building.first?.state == .live {
                 // Switched (by this process or a running worker).
-                let live = rows.filter { $0.state == "live" }.map(\.generation).first
-                if live == generation || building.first?.state == "live" {
+                let live = rows.filter { $0.state == .live }.map(\.generation).first
+                if live == generation || building.first?.state == .live {
                     finished = true
                     let total = rows.filter { $0.generation == generation }.map(\.checkpoint).reduce(0, +)
                     FileHandle.standardError.write(Data("\(interactive ? "\r\u{1B}[K" : "")".utf8))
@@ -199,8 +200,8 @@ struct Lag: AsyncParsableCommand {
                 } else {
                     var table = [["PROJECTION", "GEN", "STATE", "TOPIC", "PART", "CHECKPOINT", "END", "LAG", "LAG SECONDS", "NOTE"]]
                     for r in rows {
-                        table.append([r.projection, String(r.generation), r.state, r.topic, String(r.partition), String(r.checkpoint),
-                            String(r.endOffset), String(r.events), String(format: "%.3f", r.seconds), r.halted.map { "halted: \($0)" } ?? ""])
+                        table.append([r.projection, String(r.generation), r.state.rawValue, r.topic, String(r.partition), String(r.checkpoint),
+                            String(r.endOffset), String(r.events), String(format: "%.3f", r.seconds), r.halted.map { "halted: \($0)" } ?? (r.stalled ? "stalled: no progress for \(Int(r.secondsSinceProgress)) s" : "")])
                     }
                     if watch { FileHandle.standardOutput.write(Data("\u{1B}[H\u{1B}[2J".utf8)) }
                     printLine(TextTable.render(table))
@@ -231,7 +232,7 @@ struct Status: AsyncParsableCommand {
                 let replay = s.building.map { b in
                     "g\(b.generation) \(b.total > 0 ? Int(Double(b.applied) * 100 / Double(b.total)) : 100)%"
                 } ?? ""
-                table.append([s.projection, s.liveGeneration.map(String.init) ?? "-", s.liveVersion.map(String.init) ?? "-", s.state,
+                table.append([s.projection, s.liveGeneration.map(String.init) ?? "-", s.liveVersion.map(String.init) ?? "-", s.state.rawValue,
                     String(s.lagEvents), String(format: "%.3f", s.lagSeconds), String(s.deadLetters), replay, String(s.workers.count)])
             }
             printLine(TextTable.render(table))

@@ -195,7 +195,7 @@ import Testing
             let halted = try #require(lag.first { $0.halted != nil })
             #expect(halted.events == 2)
             let status = try await ProjectionStatus.all(client: strata.client, log: strata.log, logger: strata.logger)
-            #expect(status.first?.state == "halted")
+            #expect(status.first?.state == .halted)
             let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
             let entry = try #require(try await dl.list(projection: "demo_counts").first)
             #expect(try await dl.discard(id: entry.id) == .discarded)

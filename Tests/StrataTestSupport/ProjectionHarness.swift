@@ -39,7 +39,7 @@ public enum ProjectionHarness {
             var done = true
             for name in names {
                 let rows = try await monitor.measure(projection: name)
-                if rows.isEmpty || rows.contains(where: { $0.events > 0 && $0.halted == nil }) || rows.contains(where: { $0.state == "building" }) {
+                if rows.isEmpty || rows.contains(where: { $0.events > 0 && $0.halted == nil }) || rows.contains(where: { $0.state == .building }) {
                     done = false
                 }
             }

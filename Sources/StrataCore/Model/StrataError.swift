@@ -54,6 +54,9 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
         public static let invalidInput = Code("invalid_input")
         /// The operation conflicts with the current state (e.g. a replay already running).
         public static let conflict = Code("conflict")
+        /// A wait passed its deadline (the database did not answer in time); nothing is known to
+        /// have happened.
+        public static let timeout = Code("timeout")
     }
 
     public var code: Code

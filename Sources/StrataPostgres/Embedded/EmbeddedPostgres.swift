@@ -98,12 +98,20 @@ public struct EmbeddedPostgres: Sendable {
         }
     }
 
-    /// Stops the cluster (fast shutdown: open transactions roll back, then a clean checkpoint).
-    public func stop() throws {
+    /// How `stop` shuts the server down (`pg_ctl -m`).
+    public enum ShutdownMode: String, Sendable {
+        /// Open transactions roll back, then a clean checkpoint.
+        case fast
+        /// Every server process quits at once, as in a crash; the next start recovers from the WAL.
+        case immediate
+    }
+
+    /// Stops the cluster (by default a fast shutdown).
+    public func stop(mode: ShutdownMode = .fast) throws {
         try withLock {
             guard case .running = try status() else { return }
             let tools = try PostgresTools.locate()
-            let result = try runAsServerUser(tools.pgCtl, ["stop", "-D", dataDirectory.path, "-m", "fast", "-w", "-t", "60", "-s"])
+            let result = try runAsServerUser(tools.pgCtl, ["stop", "-D", dataDirectory.path, "-m", mode.rawValue, "-w", "-t", "60", "-s"])
             guard result.status == 0 else {
                 throw StrataError(.embeddedDatabase, "pg_ctl stop failed (\(result.status)): \(result.output)")
             }

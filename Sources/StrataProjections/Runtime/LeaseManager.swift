@@ -24,6 +24,14 @@ public struct WorkerSettings: Sendable {
     public var heartbeat: Duration = .seconds(2)
     /// Longest wait for new events before re-checking generations (new replays).
     public var idleWait: Duration = .seconds(2)
+    /// Deadline of each read or query of a partition loop.
+    public var queryDeadline: Duration = .seconds(15)
+    /// Deadline of applying one batch (its transaction). A batch that misses it is retried at half
+    /// the size (down to one event), and the size grows back after batches that make it.
+    public var batchDeadline: Duration = .seconds(30)
+    /// How far past its step's deadline a loop may be before it counts as stalled (its lease is no
+    /// longer renewed and it is restarted).
+    public var stallGrace: Duration = .seconds(5)
     /// This worker's identity in `strata.workers` and `strata.leases`.
     public var workerID: String
 

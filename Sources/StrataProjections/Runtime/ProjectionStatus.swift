@@ -15,18 +15,34 @@ public struct ProjectionStatus: Sendable {
     public var haltedPartitions: Int
     public var deadLetters: Int
     public var workers: [String]
+    /// Partitions with events waiting whose checkpoint has not moved for `LagMonitor.stallAfter` s.
+    public var stalledPartitions = 0
 
-    public var state: String {
-        if haltedPartitions > 0 { return "halted" }
-        if building != nil { return "replaying" }
-        if workers.isEmpty { return "stopped" }
-        return lagEvents == 0 ? "up to date" : "catching up"
+    /// What a projection is doing, most urgent first.
+    public enum State: String, Sendable {
+        case halted
+        case stalled
+        case replaying
+        case stopped
+        case upToDate = "up to date"
+        case catchingUp = "catching up"
+
+        /// Whether `/health` reports it as degraded.
+        public var isDegraded: Bool { self == .halted || self == .stalled }
+    }
+
+    public var state: State {
+        if haltedPartitions > 0 { return .halted }
+        if stalledPartitions > 0 && !workers.isEmpty { return .stalled }
+        if building != nil { return .replaying }
+        if workers.isEmpty { return .stopped }
+        return lagEvents == 0 ? .upToDate : .catchingUp
     }
 
     public var json: JSONValue {
         var o: [String: JSONValue] = [
-            "projection": .string(projection), "state": .string(state), "lag_events": .int(lagEvents),
-            "lag_seconds": .double((lagSeconds * 1000).rounded() / 1000), "halted_partitions": .int(haltedPartitions),
+            "projection": .string(projection), "state": .string(state.rawValue), "lag_events": .int(lagEvents),
+            "lag_seconds": .double((lagSeconds * 1000).rounded() / 1000), "halted_partitions": .int(haltedPartitions), "stalled_partitions": .int(stalledPartitions),
             "dead_letters": .int(deadLetters), "workers": .array(workers.map { .string($0) }),
         ]
         if let liveGeneration { o["live_generation"] = .int(liveGeneration) }
@@ -66,7 +82,8 @@ public struct ProjectionStatus: Sendable {
         }
         for row in lag {
             guard var s = statuses[row.projection] else { continue }
-            if row.state == "live" {
+            if row.stalled { s.stalledPartitions += 1 }
+            if row.state == .live {
                 s.lagEvents += row.events
                 s.lagSeconds = max(s.lagSeconds, row.seconds)
                 if row.halted != nil { s.haltedPartitions += 1 }

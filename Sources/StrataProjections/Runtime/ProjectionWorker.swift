@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import StrataCore
@@ -56,12 +57,15 @@ public final class ProjectionWorker: Service {
         await withDiscardingTaskGroup { group in
             while !Task.isCancelled && !Task.isShuttingDownGracefully {
                 do {
-                    let running = await state.running
-                    let owned = try await leases.tick(running: running)
+                    // Leases are renewed only for partition loops that are making progress (or waiting,
+                    // within a deadline, at the end of the log): a stuck loop's lease lapses.
+                    let running = await state.running.subtracting(await state.stalled(grace: settings.stallGrace))
+                    let ticking = leases
+                    let owned = try await withDeadline(settings.leaseTTL, "the lease heartbeat") { try await ticking.tick(running: running) }
                     await state.setWanted(owned)
                     for unit in owned where await state.start(unit) {
                         group.addTask {
-                            await self.runPartition(unit)
+                            await self.supervise(unit)
                             await self.state.finished(unit)
                             if await !self.state.isWanted(unit) { await self.leases.release(unit) }
                         }
@@ -111,8 +115,54 @@ public final class ProjectionWorker: Service {
         }
     }
 
+    /// Runs a partition's loop, and starts it afresh should it ever stall: every step of the loop
+    /// has a deadline, so a loop past its step's deadline by `stallGrace` is stuck somewhere no
+    /// deadline reaches. It is then cancelled and left behind (its writes could only fail the
+    /// checkpoint compare-and-set), and a new loop resumes from the stored checkpoint.
+    func supervise(_ unit: LeaseUnit) async {
+        while await state.isWanted(unit) && !Task.isCancelled {
+            let loop = Task { await self.runPartition(unit) }
+            let ended = await withTaskCancellationHandler {
+                while true {
+                    if loop.isCancelled { return false }
+                    try? await Task.sleep(for: settings.heartbeat)
+                    if Task.isCancelled { return false }
+                    if await state.isDone(unit) { return true }
+                    if await state.stalled(grace: settings.stallGrace).contains(unit) {
+                        let step = await state.step(unit)
+                        logger.error("partition loop stalled; restarting it", metadata: ["unit": "\(unit)", "step": "\(step)"])
+                        Counter(label: "strata_partition_loop_stalls_total", dimensions: [
+                            ("projection", unit.projection), ("topic", unit.topic), ("partition", String(unit.partition)),
+                        ]).increment()
+                        return false
+                    }
+                }
+            } onCancel: {
+                loop.cancel()
+            }
+            if ended || Task.isCancelled {
+                // Ended by itself (unwanted, or shutdown): wait for it, bounded by its step's deadline.
+                _ = await loop.value
+                await state.clearDone(unit)
+                return
+            }
+            loop.cancel()
+            await state.clearDone(unit)
+        }
+    }
+
+    /// Runs `operation` as the loop's current step, bounded by `limit`.
+    private func step<T: Sendable>(
+        _ unit: LeaseUnit, _ what: String, _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        await state.beginStep(unit, what, until: .now + limit)
+        defer { Task { await self.state.endStep(unit) } }
+        return try await withDeadline(limit, "\(what) for \(unit)", operation)
+    }
+
     /// The partition loop: for each active generation, read after its checkpoint and apply.
     func runPartition(_ unit: LeaseUnit) async {
+        defer { Task { await self.state.markDone(unit) } }
         guard let projection = projections[unit.projection] else { return }
         let applier = BatchApplier(client: client, projection: projection, settings: settings, logger: logger)
         var checkpoints: [Int: Int64] = [:]
@@ -123,6 +173,8 @@ public final class ProjectionWorker: Service {
         // The next batch of a generation, already being read while the current one is applied.
         var prefetched: [Int: (from: Int64, limit: Int, task: Task<[Event], any Error>)] = [:]
         var catchingUp: Set<Int> = []
+        // Per generation: a batch size that fits the apply deadline, after one did not.
+        var batchCap: [Int: Int] = [:]
         var switchTried: Set<Int> = []
         // The largest payload of the last batch: whether the next may need the byte cap.
         var typicalBytes: Int?
@@ -130,7 +182,10 @@ public final class ProjectionWorker: Service {
         while await state.isWanted(unit) && !Task.isCancelled {
             do {
                 if ContinuousClock.now - generationsCheckedAt > settings.idleWait {
-                    generations = try await catalog.activeGenerations(unit.projection)
+                    let catalog = self.catalog
+                    generations = try await step(unit, "reading generations", settings.queryDeadline) {
+                        try await catalog.activeGenerations(unit.projection)
+                    }
                     generationsCheckedAt = .now
                     await state.noteBuilding(unit.projection, generations.contains { $0.state == .building })
                     let numbers = Set(generations.map(\.number))
@@ -143,21 +198,28 @@ public final class ProjectionWorker: Service {
                     if let known = checkpoints[generation.number] {
                         from = known
                     } else {
-                        from = try await checkpoint(unit, generation)
+                        from = try await step(unit, "reading the checkpoint", settings.queryDeadline) {
+                            try await self.checkpoint(unit, generation)
+                        }
                         checkpoints[generation.number] = from
                     }
                     // Replays, and live generations far behind (first build, restart after downtime), take
                     // large batches; a live generation keeping up takes small ones (latency).
-                    let limit = generation.state == .building || catchingUp.contains(generation.number)
+                    var limit = generation.state == .building || catchingUp.contains(generation.number)
                         ? settings.catchUpBatchSize : settings.batchSize
+                    if let cap = batchCap[generation.number] { limit = min(limit, cap) }
                     let events: [Event]
                     let requested: Int
                     let ahead = prefetched.removeValue(forKey: generation.number)
                     if let ahead, ahead.from == from {
-                        (events, requested) = (try await ahead.task.value, ahead.limit)
+                        let task = ahead.task
+                        (events, requested) = (try await step(unit, "reading the log", settings.queryDeadline) { try await task.value }, ahead.limit)
                     } else {
                         ahead?.task.cancel()
-                        (events, requested) = (try await read(unit, from: from, limit: limit, typicalBytes: typicalBytes), limit)
+                        let (typical, size) = (typicalBytes, limit)
+                        (events, requested) = (try await step(unit, "reading the log", settings.queryDeadline) {
+                            try await self.read(unit, from: from, limit: size, typicalBytes: typical)
+                        }, limit)
                     }
                     guard let last = events.last else {
                         catchingUp.remove(generation.number)
@@ -174,7 +236,7 @@ public final class ProjectionWorker: Service {
                     var largest = 0
                     for i in events.indices { largest = max(largest, events[i].payload.count) }
                     typicalBytes = largest
-                    if events.count == requested {
+                    if events.count == requested && batchCap[generation.number] == nil {
                         catchingUp.insert(generation.number)
                         let next = last.offset + 1
                         let size = settings.catchUpBatchSize
@@ -183,7 +245,17 @@ public final class ProjectionWorker: Service {
                     } else {
                         catchingUp.remove(generation.number)
                     }
-                    let outcome = try await applier.apply(events, generation: generation, expected: from)
+                    let outcome: BatchApplier.Outcome
+                    do {
+                        outcome = try await step(unit, "applying \(events.count) events", settings.batchDeadline) {
+                            try await applier.apply(events, generation: generation, expected: from)
+                        }
+                        if let cap = batchCap[generation.number] { batchCap[generation.number] = cap * 2 > limit * 4 ? nil : cap * 2 }
+                    } catch let error as StrataError where error.code == .timeout {
+                        // Too big to apply in time, or the database hung: retry smaller (from the checkpoint).
+                        batchCap[generation.number] = max(1, events.count / 2)
+                        throw error
+                    }
                     switch outcome {
                     case .applied(let next, let parked):
                         checkpoints[generation.number] = next
@@ -204,7 +276,11 @@ public final class ProjectionWorker: Service {
                 failures = 0
                 if !progressed {
                     let lowest = checkpoints.values.min() ?? 0
-                    _ = try await log.waitForEvents(topic: unit.topic, partition: unit.partition, beyond: lowest, timeout: settings.idleWait)
+                    let log = self.log
+                    let idle = settings.idleWait
+                    _ = try await step(unit, "waiting for events", idle + settings.queryDeadline) {
+                        try await log.waitForEvents(topic: unit.topic, partition: unit.partition, beyond: lowest, timeout: idle)
+                    }
                 }
             } catch is CancellationError {
                 return
@@ -218,7 +294,10 @@ public final class ProjectionWorker: Service {
                 logger.warning("partition loop failed; retrying", metadata: [
                     "unit": "\(unit)", "attempt": "\(failures)", "error": "\(PostgresErrors.message(error))",
                 ])
-                try? await Task.sleep(for: .milliseconds(min(5000, 100 * (1 << min(failures, 6)))))
+                let backoff = Duration.milliseconds(min(5000, 100 * (1 << min(failures, 6))))
+                await state.beginStep(unit, "backing off after a failure", until: .now + backoff)
+                try? await Task.sleep(for: backoff)
+                await state.endStep(unit)
             }
         }
     }
@@ -261,4 +340,25 @@ actor WorkerState {
     }
 
     func hasBuilding(_ projection: String) -> Bool { building.contains(projection) }
+
+    /// The step each partition loop is in and its deadline.
+    private var steps: [LeaseUnit: (what: String, until: ContinuousClock.Instant)] = [:]
+    private var done: Set<LeaseUnit> = []
+
+    func beginStep(_ unit: LeaseUnit, _ what: String, until: ContinuousClock.Instant) { steps[unit] = (what, until) }
+    func endStep(_ unit: LeaseUnit) { steps[unit] = nil }
+    func step(_ unit: LeaseUnit) -> String { steps[unit]?.what ?? "-" }
+
+    /// Running loops in a step past its deadline by more than `grace`.
+    func stalled(grace: Duration) -> Set<LeaseUnit> {
+        let now = ContinuousClock.now
+        return Set(steps.filter { running.contains($0.key) && now > $0.value.until + grace }.keys)
+    }
+
+    func markDone(_ unit: LeaseUnit) { done.insert(unit) }
+    func isDone(_ unit: LeaseUnit) -> Bool { done.contains(unit) }
+    func clearDone(_ unit: LeaseUnit) {
+        done.remove(unit)
+        steps[unit] = nil
+    }
 }
