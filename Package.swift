@@ -51,6 +51,7 @@ let package = Package(
         .target(
             name: "StrataPostgres",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "CStrataShims",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
@@ -79,6 +80,7 @@ let package = Package(
         .target(
             name: "StrataAPI",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
                 "StrataProjections",
@@ -99,6 +101,7 @@ let package = Package(
         .target(
             name: "StrataLedger",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
                 "StrataProjections",
@@ -115,6 +118,7 @@ let package = Package(
         .target(
             name: "StrataAtlas",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
                 "StrataProjections",
@@ -154,6 +158,7 @@ let package = Package(
         .target(
             name: "StrataBenchmarks",
             dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataAtlas",
                 "StrataLedger",

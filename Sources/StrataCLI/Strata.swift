@@ -77,12 +77,15 @@ func reportingErrors<T>(_ body: () async throws -> T) async throws -> T {
 
 func exitCode(for error: StrataError) -> Int32 {
     switch error.code {
-    case .malformedJSON, .invalidEnvelope, .schemaViolation, .unknownTopic, .unknownEventType, .payloadTooLarge, .invalidInput:
+    case .malformedJSON, .invalidEnvelope, .schemaViolation, .unknownTopic, .unknownEventType, .payloadTooLarge, .invalidInput, .conflict:
         return 65
     case .invalidConfiguration, .invalidTopology, .invalidSchema:
         return 78
     case .backend, .embeddedDatabase:
         return 69
+    case .timeout:
+        // EX_TEMPFAIL: try again later.
+        return 75
     default:
         return 1
     }

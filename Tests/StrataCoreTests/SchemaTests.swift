@@ -152,12 +152,21 @@ import Testing
         #expect(Partitioner.murmur2(Array(key.utf8)) == hash)
     }
 
-    @Test func partitionsAreStableAndInRange() {
+    /// Kafka's default partitioner: `toPositive(murmur2(key)) % partitions`, computed here from the
+    /// hash (checked against Kafka's vectors above), so a topic moves between backends unre-keyed;
+    /// and every partition gets keys.
+    @Test func partitionsFollowKafkasFormulaAndSpread() {
+        var used = Set<Int>()
         for i in 0..<1000 {
-            let p = Partitioner.partition(forKey: "key-\(i)", partitions: 7)
+            let key = "key-\(i)"
+            let p = Partitioner.partition(forKey: key, partitions: 7)
             #expect((0..<7).contains(p))
-            #expect(p == Partitioner.partition(forKey: "key-\(i)", partitions: 7))
+            let hash: Int32 = Partitioner.murmur2(Array(key.utf8))
+            let positive = Int(hash & 0x7fff_ffff)
+            #expect(p == positive % 7, "\(key)")
+            used.insert(p)
         }
+        #expect(used.count == 7)
     }
 }
 

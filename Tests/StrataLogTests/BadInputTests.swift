@@ -106,6 +106,21 @@ import Testing
             let unknown = try CLIRunner.run(["tail", "nope", "--database-url", db.urlString])
             #expect(unknown.status == 65)
             #expect(unknown.stderr.contains("unknown topic 'nope'"))
+
+            // A NUL in a key is bad input (65, named), not "database unavailable" (69).
+            let nul = dir.appendingPathComponent("nul.jsonl")
+            try #"{"key":"a\u0000b","type":"demo.event","payload":{"amount":1}}"#.write(to: nul, atomically: true, encoding: .utf8)
+            let refused = try CLIRunner.run(["produce", "demo", "--file", nul.path, "--database-url", db.urlString])
+            #expect(refused.status == 65, "\(refused.stderr)")
+            #expect(refused.stderr.contains("event key contains a NUL character"), "\(refused.stderr)")
+            // An id re-used with other content is refused (65), naming the id.
+            let reused = dir.appendingPathComponent("reused.jsonl")
+            try #"{"key":"k0","type":"demo.event","id":"fixed-1","payload":{"amount":1}}"#.write(to: reused, atomically: true, encoding: .utf8)
+            #expect(try CLIRunner.run(["produce", "demo", "--file", reused.path, "--database-url", db.urlString]).status == 0)
+            try #"{"key":"k0","type":"demo.event","id":"fixed-1","payload":{"amount":2}}"#.write(to: reused, atomically: true, encoding: .utf8)
+            let conflict = try CLIRunner.run(["produce", "demo", "--file", reused.path, "--database-url", db.urlString])
+            #expect(conflict.status == 65, "\(conflict.stderr)")
+            #expect(conflict.stderr.contains("fixed-1"), "\(conflict.stderr)")
         }
     }
 }

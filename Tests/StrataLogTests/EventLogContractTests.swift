@@ -42,6 +42,11 @@ import Testing
             let r = try await producer.append([demoDraft(key: "big", note: note)])[0]
             let e = try await log.read(topic: "demo", partition: r.partition, from: r.offset, limit: 1)[0]
             #expect(try e.payloadJSON()["note"] == .string(note))
+            // Compressed on the way in (zstd, a fraction of the size), small payloads left as they are.
+            let prepared = try producer.prepare(demoDraft(key: "big", note: note))
+            #expect(prepared.compression == .zstd)
+            #expect(prepared.storedPayload.count < note.utf8.count / 10)
+            #expect(try producer.prepare(demoDraft(key: "small", note: "x")).compression == PayloadCompression.none)
         }
     }
 

@@ -6,6 +6,7 @@ import Synchronization
 /// timed out (code `.timeout`), at once — even if the operation ignores cancellation (a connection that died without
 /// telling its reader), so no caller can hang on it. An operation given up on finishes (or not) on
 /// its own; its result is dropped.
+@discardableResult
 public func withDeadline<T: Sendable>(
     _ limit: Duration, _ what: @autoclosure () -> String, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {

@@ -159,7 +159,7 @@ public struct LedgerRoutes: APIRoutes {
               FROM ledger_silver.token_transfers t
              WHERE \(filter) AND (t.ledger_sequence, t.transaction_hash, t.event_index) < ($1, $2, $3)
              ORDER BY t.ledger_sequence DESC, t.transaction_hash DESC, t.event_index DESC LIMIT \(page.limit + 1)
-            """, binds: try {
+            """, binds: {
                 var b = PostgresBindings()
                 b.append(ledger)
                 b.append(hash)
