@@ -7,17 +7,17 @@ import StrataLedger
 /// loading twice adds nothing. The real datasets are used when they are present (the shared data
 /// folder beside the checkout, or STRATA_DEMO_DATA).
 public enum DemoData {
-    public static func load(into strata: StrataContext) async throws {
+    /// `dataDirectory`: the real datasets (`STRATA_DEMO_DATA` for `strata serve --demo`); nil looks
+    /// for the workspace's `../shared/data`, else the copy the tests use.
+    public static func load(into strata: StrataContext, dataDirectory: String? = nil) async throws {
         var drafts: [EventDraft] = []
         for i in 0..<1000 {
             drafts.append(EventDraft(topic: "demo", key: "account-\(i % 20)", type: "demo.event", id: "demo-\(i)", source: "demo",
                 payload: ["amount": .int((i * 37) % 500), "note": .string("demo event \(i)")]))
         }
         var loaded = ["\(try await append(drafts, strata)) demo events"]
-        let env = ProcessInfo.processInfo.environment
         let fm = FileManager.default
-        // The workspace's shared data, else the copy the tests use.
-        let data = URL(fileURLWithPath: env["STRATA_DEMO_DATA"]
+        let data = URL(fileURLWithPath: dataDirectory
             ?? (fm.fileExists(atPath: "../shared/data/stellar") ? "../shared/data" : "Tests/Fixtures/shared-data"))
         let etl = data.appendingPathComponent("stellar/etl")
         if fm.fileExists(atPath: etl.path) {

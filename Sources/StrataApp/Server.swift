@@ -11,10 +11,12 @@ import StrataProjections
 public struct ServerSettings: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Bearer token for write endpoints (env STRATA_API_TOKEN); nil disables writes.
-    public var writeToken: String? = ProcessInfo.processInfo.environment["STRATA_API_TOKEN"]
-    /// Secret for GitHub webhook signatures (env STRATA_GITHUB_WEBHOOK_SECRET); nil disables webhooks.
-    public var webhookSecret: String? = ProcessInfo.processInfo.environment["STRATA_GITHUB_WEBHOOK_SECRET"]
+    /// Bearer token for write endpoints; nil disables writes. (`strata serve` takes it from
+    /// `--api-token` or STRATA_API_TOKEN.)
+    public var writeToken: String?
+    /// Secret for GitHub webhook signatures; nil disables webhooks. (`--github-webhook-secret` or
+    /// STRATA_GITHUB_WEBHOOK_SECRET.)
+    public var webhookSecret: String?
     /// Requests per minute per client and route; 0 disables rate limiting.
     public var rateLimitPerMinute = 100
     /// Rate-limit the client `X-Forwarded-For` names rather than the connection's peer (behind a proxy).

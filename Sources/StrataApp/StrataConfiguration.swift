@@ -16,11 +16,12 @@ public struct StrataConfiguration: Sendable {
     public var maximumConnections: Int
     public var logLevel: Logger.Level
 
+    /// Explicit values win over `environment` (the CLI passes the process's, read once there;
+    /// library callers pass none unless they mean to).
     public init(
         databaseURL: String? = nil, dataDirectory: URL? = nil, topologyFile: URL? = nil, schemaDirectory: URL? = nil,
-        maximumConnections: Int = 40, logLevel: Logger.Level = .info
+        maximumConnections: Int = 40, logLevel: Logger.Level = .info, environment env: [String: String] = [:]
     ) {
-        let env = ProcessInfo.processInfo.environment
         let cwd = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         self.databaseURL = databaseURL ?? env["STRATA_DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         self.dataDirectory = dataDirectory ?? EmbeddedPostgres.defaultDirectory(environment: env)

@@ -15,7 +15,7 @@ struct DB: AsyncParsableCommand {
         var dataDirectory: String?
 
         var embedded: EmbeddedPostgres {
-            EmbeddedPostgres(directory: dataDirectory.map { URL(fileURLWithPath: $0) } ?? EmbeddedPostgres.defaultDirectory())
+            EmbeddedPostgres(directory: dataDirectory.map { URL(fileURLWithPath: $0) } ?? EmbeddedPostgres.defaultDirectory(environment: ProcessInfo.processInfo.environment))
         }
     }
 

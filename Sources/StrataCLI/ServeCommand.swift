@@ -31,19 +31,21 @@ struct Serve: AsyncParsableCommand {
         var server = ServerSettings()
         server.host = host
         server.port = port
-        if let apiToken { server.writeToken = apiToken }
-        if let webhookSecret { server.webhookSecret = webhookSecret }
+        let env = ProcessInfo.processInfo.environment
+        server.writeToken = apiToken ?? env["STRATA_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        server.webhookSecret = webhookSecret ?? env["STRATA_GITHUB_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 or more") }
         server.rateLimitPerMinute = rateLimit
         server.trustForwardedFor = trustForwardedFor
         let settings = try worker.settings()
         let (noWorkers, demo) = (self.noWorkers, self.demo)
+        let demoData = env["STRATA_DEMO_DATA"]
         let serverSettings = server
         try await options.run { strata in
             _ = StrataMetrics.registry()
             let projections = ProjectionRegistry.runnable(in: strata.topology).run
             try await strata.registerProjections(projections)
-            if demo { try await DemoData.load(into: strata) }
+            if demo { try await DemoData.load(into: strata, dataDirectory: demoData) }
             var services: [any Service] = [strata.makeApplication(serverSettings), LagReporter(strata: strata)]
             if !noWorkers {
                 services.append(ProjectionWorker(projections: projections, log: strata.log, client: strata.client,

@@ -44,7 +44,7 @@ struct GlobalOptions: ParsableArguments {
         return StrataConfiguration(
             databaseURL: databaseURL, dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) },
             topologyFile: topology.map { URL(fileURLWithPath: $0) }, schemaDirectory: schemas.map { URL(fileURLWithPath: $0) },
-            logLevel: level)
+            logLevel: level, environment: ProcessInfo.processInfo.environment)
     }
 
     func makeLogger(_ label: String = "strata") throws -> Logger {

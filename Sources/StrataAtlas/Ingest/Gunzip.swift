@@ -3,6 +3,12 @@ import Foundation
 import StrataCore
 
 /// gzip decompression (the OpenGrants exports are `.json.gz`), through the system's zlib.
+///
+/// Why not compress-nio (in the mirror): it is a streaming `ByteBuffer` codec for HTTP bodies, and
+/// would bring swift-nio's channel-facing API and another zlib module into the Atlas target for one
+/// whole-file inflate of local files. When the crawlers fetch gzip over HTTP (async-http-client
+/// already decompresses responses), that path needs no code here; this stays the offline one. The
+/// output is capped at 1 GiB.
 enum Gunzip {
     static func isGzip(_ bytes: [UInt8]) -> Bool { bytes.count > 2 && bytes[0] == 0x1F && bytes[1] == 0x8B }
 

@@ -54,7 +54,7 @@ public struct EmbeddedPostgres: Sendable {
     public var logFile: URL { dataDirectory.appendingPathComponent("server.log") }
 
     /// The default: `$STRATA_DATA_DIR`, else `.strata` in the working directory.
-    public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+    public static func defaultDirectory(environment: [String: String]) -> URL {
         if let dir = environment["STRATA_DATA_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir) }
         return URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(".strata")
     }
