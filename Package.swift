@@ -97,10 +97,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The Stellar ledger domain: ingest, XDR, bronze/silver/index projections, read routes.
+        // Stellar XDR: a pure codec (no database, no HTTP), testable and reusable on its own.
+        .target(
+            name: "StrataStellarXDR",
+            dependencies: [
+                "StrataCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The Stellar ledger domain: ingest, bronze/silver/index projections, read routes.
         .target(
             name: "StrataLedger",
             dependencies: [
+                "StrataStellarXDR",
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
@@ -226,6 +237,12 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        // Pure unit tests of the XDR codec: no database, no app.
+        .testTarget(
+            name: "StrataStellarXDRTests",
+            dependencies: ["StrataCore", "StrataStellarXDR"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -4,6 +4,7 @@ import Hummingbird
 import PostgresNIO
 import StrataAPI
 import StrataCore
+import StrataStellarXDR
 
 /// Read routes over the ledger views, in the spirit of Obsrvr's query API (see docs/api.md).
 public struct LedgerRoutes: APIRoutes {

@@ -1,4 +1,5 @@
 import StrataCore
+import StrataStellarXDR
 
 /// The kinds of rows in a Hubble / stellar-etl JSON Lines export, recognized by their fields so
 /// files can be named anything and mixed in one directory.

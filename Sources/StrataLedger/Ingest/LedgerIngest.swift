@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import StrataStellarXDR
 
 /// Reads Hubble / stellar-etl JSON Lines exports and turns them into one `stellar.ledger.closed`
 /// event per ledger (key: the ledger sequence).

@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataStellarXDR
 import StrataProjections
 
 /// Bronze: the export's rows, typed, one table per Hubble table, keyed by their natural ids. Rows

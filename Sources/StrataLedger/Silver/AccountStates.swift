@@ -1,6 +1,7 @@
 import PostgresNIO
 import Foundation
 import StrataCore
+import StrataStellarXDR
 import StrataProjections
 
 /// Current account state from the account entries in transaction meta: the last created, updated,

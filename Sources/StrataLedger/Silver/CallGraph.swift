@@ -1,6 +1,7 @@
 import Foundation
 import PostgresNIO
 import StrataCore
+import StrataStellarXDR
 import StrataProjections
 
 /// Contract invocations and their call graph, from the diagnostic `fn_call` / `fn_return` events:

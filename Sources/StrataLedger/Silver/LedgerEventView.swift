@@ -1,5 +1,6 @@
 import Foundation
 import StrataCore
+import StrataStellarXDR
 import StrataProjections
 
 /// Typed access to a `stellar.ledger.closed` payload for the projections that work in Swift.

@@ -1,6 +1,7 @@
 import PostgresNIO
 import Foundation
 import StrataCore
+import StrataStellarXDR
 import StrataProjections
 
 /// Token transfers (CAP-67 unified events), the way stellar-etl's token transfer export shows them.

@@ -1,11 +1,18 @@
 import Foundation
 import StrataCore
-import StrataLedger
-import StrataTestSupport
+import StrataStellarXDR
 import Testing
 
 /// The stellar-etl sample exports (read-only); STELLAR_ETL_DATA overrides the folder.
-private let dataDirectory = ProcessInfo.processInfo.environment["STELLAR_ETL_DATA"] ?? TestEnvironment.sharedData.appendingPathComponent("stellar/etl").path
+/// The real stellar-etl exports: the workspace's `../shared/data` when present, else the copy in
+/// the repository (found from this file, so these tests need no test-support target).
+private let dataDirectory: String = {
+    if let explicit = ProcessInfo.processInfo.environment["STELLAR_ETL_DATA"] { return explicit }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let workspace = root.deletingLastPathComponent().appendingPathComponent("shared/data/stellar/etl")
+    if FileManager.default.fileExists(atPath: workspace.path) { return workspace.path }
+    return root.appendingPathComponent("Tests/Fixtures/shared-data/stellar/etl").path
+}()
 
 private func jsonLines(_ name: String) throws -> [JSONValue] {
     let text = try String(contentsOfFile: "\(dataDirectory)/\(name)", encoding: .utf8)
