@@ -39,6 +39,15 @@ public struct APIDependencies: Sendable {
     }
 }
 
+extension APIDependencies {
+    /// Appends for a request, bounded by the request deadline whatever the database does (a write
+    /// that times out may or may not have been applied; re-sending the same ids is safe).
+    public func append(_ drafts: [EventDraft]) async throws -> [AppendReceipt] {
+        let producer = self.producer
+        return try await withDeadline(requestDeadline, "appending \(drafts.count) events") { try await producer.append(drafts) }
+    }
+}
+
 /// A group of routes a module (a domain, the log, the runtime) adds to the API.
 public protocol APIRoutes: Sendable {
     func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies)

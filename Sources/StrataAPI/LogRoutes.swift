@@ -55,7 +55,7 @@ struct LogRoutes: APIRoutes {
             let bytes = try await request.jsonBody(limit: Self.maximumBodyBytes)
             let drafts = try Self.drafts(from: bytes, topic: topic)
             guard !drafts.isEmpty else { throw APIError(.unprocessableContent, "invalid_input", "the request has no events") }
-            let receipts = try await deps.producer.append(drafts)
+            let receipts = try await deps.append(drafts)
             return JSONResponse.make(["receipts": .array(receipts.map {
                 ["topic": .string($0.topic), "partition": .int($0.partition), "offset": .int($0.offset), "duplicate": .bool($0.duplicate)]
             })], status: receipts.allSatisfy(\.duplicate) ? .ok : .created)

@@ -70,27 +70,39 @@ public struct JSONPage: Sendable {
         _ client: PostgresClient, _ query: PostgresQuery, page: PageRequest, scope: String, logger: Logger,
         keys: (PostgresRandomAccessRow) throws -> [JSONValue]
     ) async throws -> JSONPage {
+        // Bounded whatever the database does (a connection that died mid-query).
+        let limit = page.limit
+        let fetched = try await withDeadline(readDeadline, "the query") { () -> [(String, PostgresRandomAccessRow)] in
+            var result: [(String, PostgresRandomAccessRow)] = []
+            for try await row in try await client.query(query, logger: logger) {
+                let random = row.makeRandomAccess()
+                result.append((try random[0].decode(String.self), random))
+                if result.count > limit { break }
+            }
+            return result
+        }
         var rows: [String] = []
         var lastKey: [JSONValue] = []
-        var count = 0
-        for try await row in try await client.query(query, logger: logger) {
-            count += 1
-            if count > page.limit { break }
-            let random = row.makeRandomAccess()
-            rows.append(try random[0].decode(String.self))
+        for (json, random) in fetched.prefix(limit) {
+            rows.append(json)
             lastKey = try keys(random)
         }
-        let hasMore = count > page.limit
+        let hasMore = fetched.count > page.limit
         return JSONPage(rows: rows, hasMore: hasMore, cursor: hasMore ? Cursor.encode(lastKey, scope: scope) : nil)
     }
 
     /// The first column of the first row, as raw JSON, or nil.
     public static func one(_ client: PostgresClient, _ query: PostgresQuery, logger: Logger) async throws -> String? {
-        for try await row in try await client.query(query, logger: logger) {
-            return try row.decode(String.self)
+        try await withDeadline(readDeadline, "the query") {
+            for try await row in try await client.query(query, logger: logger) {
+                return try row.decode(String.self)
+            }
+            return nil
         }
-        return nil
     }
+
+    /// The longest a read route's query may take.
+    public static let readDeadline: Duration = .seconds(15)
 }
 
 /// A JSON object response from raw JSON text.

@@ -20,10 +20,11 @@ extension StrataContext {
             .init(service: postgresLog, successTerminationBehavior: .ignore),
             .init(service: probe, successTerminationBehavior: .ignore),
         ]
+        for s in services { configurations.append(.init(service: s, successTerminationBehavior: .gracefullyShutdownGroup)) }
         if shutdownWatchdog {
+            // Last: services are told to shut down in reverse order, so it arms before any waits.
             configurations.append(.init(service: ShutdownWatchdog(limit: .seconds(7), logger: logger), successTerminationBehavior: .ignore))
         }
-        for s in services { configurations.append(.init(service: s, successTerminationBehavior: .gracefullyShutdownGroup)) }
         var configuration = ServiceGroupConfiguration(services: configurations, logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         configuration.maximumGracefulShutdownDuration = .seconds(4)

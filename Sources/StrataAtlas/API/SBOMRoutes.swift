@@ -22,7 +22,7 @@ struct SBOMRoutes {
             let draft = try AtlasIngest(schemas: deps.producer.schemas).sbomDraft(
                 body, source: "request body", repository: request.stringQuery("repository"),
                 submittedBy: request.stringQuery("actor"), repositoryOption: "the 'repository' query parameter (?repository=OWNER/REPO)")
-            let receipt = try await deps.producer.append([draft])[0]
+            let receipt = try await deps.append([draft])[0]
             let packages = (draft.payload["document"].flatMap { try? SBOMParser(schemas: nil).parse($0).sbom.packages.count }) ?? 0
             return JSONResponse.make([
                 "message": .string(receipt.duplicate ? "duplicate skipped" : "queued"),
@@ -100,7 +100,7 @@ struct SBOMRoutes {
                 return JSONResponse.make(["message": "pong"])
             case "push":
                 let drafts = try GitHubWebhook.commitDrafts(body)
-                let receipts = try await deps.producer.append(drafts)
+                let receipts = try await deps.append(drafts)
                 return JSONResponse.make(["message": "accepted", "commits": .int(drafts.reduce(0) { $0 + ($1.payload["commits"]?.arrayValue?.count ?? 0) }),
                                           "appended": .int(receipts.filter { !$0.duplicate }.count)], status: .accepted)
             default:
