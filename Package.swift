@@ -125,10 +125,22 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The Atlas model: SBOM parsing, registry responses, the dependency graph and its metrics
+        // (no database, no HTTP).
+        .target(
+            name: "StrataAtlasModel",
+            dependencies: [
+                "StrataCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The Atlas domain: SBOMs, grants, commits and registry data into a dependency graph with metrics.
         .target(
             name: "StrataAtlas",
             dependencies: [
+                "StrataAtlasModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
@@ -169,6 +181,7 @@ let package = Package(
         .target(
             name: "StrataBenchmarks",
             dependencies: [
+                "StrataAtlasModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataAtlas",
@@ -258,7 +271,7 @@ let package = Package(
         .testTarget(
             name: "StrataAtlasTests",
             dependencies: [
-                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataAtlas", "StrataTestSupport",
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataAtlas", "StrataAtlasModel", "StrataTestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import StrataAtlas
+import StrataAtlasModel
 import StrataCore
 import StrataPostgres
 import StrataProjections

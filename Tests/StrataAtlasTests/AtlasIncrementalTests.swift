@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import PostgresNIO
 import StrataApp
 import StrataAtlas

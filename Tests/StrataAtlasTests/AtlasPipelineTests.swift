@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import StrataTestSupport
 import Testing
 @testable import StrataAtlas

@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import StrataAtlas
 import StrataCore
 import StrataTestSupport

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import StrataAPI
+import StrataAtlasModel
 import StrataCore
 
 /// PG Atlas's list conventions: `limit` (1–200, default 50) and `offset`; `sort=field:dir,...` over

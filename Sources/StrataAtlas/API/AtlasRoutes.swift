@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import PostgresNIO
 import StrataAPI
+import StrataAtlasModel
 import StrataCore
 
 /// PG Atlas's read API over the `atlas` views, with its paths and conventions, plus a bulk graph

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 import StrataAPI
+import StrataAtlasModel
 import StrataCore
 
 /// SBOM upload (authenticated), submission status, and GitHub push webhooks.

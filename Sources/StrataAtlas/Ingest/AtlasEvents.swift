@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import StrataCore
 
 /// The Atlas event types and how their keys and ids are chosen.

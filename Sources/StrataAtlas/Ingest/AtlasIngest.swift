@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import StrataAtlasModel
 import StrataCore
 
 /// Producers for the Atlas topics: SBOM files, OpenGrants exports, local git history, registry

@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import StrataAtlasModel
 import StrataCore
 
 /// gzip decompression (the OpenGrants exports are `.json.gz`), through the system's zlib.

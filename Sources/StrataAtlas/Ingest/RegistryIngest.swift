@@ -1,4 +1,5 @@
 import Foundation
+import StrataAtlasModel
 import StrataCore
 
 extension AtlasIngest {

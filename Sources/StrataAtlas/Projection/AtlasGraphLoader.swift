@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import StrataAtlasModel
 import StrataCore
 import StrataProjections
 

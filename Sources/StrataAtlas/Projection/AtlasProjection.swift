@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresNIO
+import StrataAtlasModel
 import StrataCore
 import StrataProjections
 
