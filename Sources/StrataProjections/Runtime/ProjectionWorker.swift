@@ -121,13 +121,14 @@ public final class ProjectionWorker: Service {
     /// checkpoint compare-and-set), and a new loop resumes from the stored checkpoint.
     func supervise(_ unit: LeaseUnit) async {
         while await state.isWanted(unit) && !Task.isCancelled {
-            let loop = Task { await self.runPartition(unit) }
+            let token = await state.newLoop(unit)
+            let loop = Task { await self.runPartition(unit, token: token) }
             let ended = await withTaskCancellationHandler {
                 while true {
                     if loop.isCancelled { return false }
                     try? await Task.sleep(for: settings.heartbeat)
                     if Task.isCancelled { return false }
-                    if await state.isDone(unit) { return true }
+                    if await state.isDone(unit, token) { return true }
                     if await state.stalled(grace: settings.stallGrace).contains(unit) {
                         let step = await state.step(unit)
                         logger.error("partition loop stalled; restarting it", metadata: ["unit": "\(unit)", "step": "\(step)"])
@@ -143,26 +144,36 @@ public final class ProjectionWorker: Service {
             if ended || Task.isCancelled {
                 // Ended by itself (unwanted, or shutdown): wait for it, bounded by its step's deadline.
                 _ = await loop.value
-                await state.clearDone(unit)
+                await state.endLoop(unit, token)
                 return
             }
             loop.cancel()
-            await state.clearDone(unit)
+            await state.endLoop(unit, token)
         }
     }
 
     /// Runs `operation` as the loop's current step, bounded by `limit`.
     private func step<T: Sendable>(
-        _ unit: LeaseUnit, _ what: String, _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T
+        _ unit: LeaseUnit, _ token: Int, _ what: String, _ limit: Duration, _ operation: @escaping @Sendable () async throws -> T
     ) async throws -> T {
-        await state.beginStep(unit, what, until: .now + limit)
-        defer { Task { await self.state.endStep(unit) } }
-        return try await withDeadline(limit, "\(what) for \(unit)", operation)
+        await state.beginStep(unit, token, what, until: .now + limit)
+        do {
+            let result = try await withDeadline(limit, "\(what) for \(unit)", operation)
+            await state.endStep(unit, token)
+            return result
+        } catch {
+            await state.endStep(unit, token)
+            throw error
+        }
     }
 
     /// The partition loop: for each active generation, read after its checkpoint and apply.
-    func runPartition(_ unit: LeaseUnit) async {
-        defer { Task { await self.state.markDone(unit) } }
+    func runPartition(_ unit: LeaseUnit, token: Int) async {
+        await runLoop(unit, token: token)
+        await state.markDone(unit, token)
+    }
+
+    private func runLoop(_ unit: LeaseUnit, token: Int) async {
         guard let projection = projections[unit.projection] else { return }
         let applier = BatchApplier(client: client, projection: projection, settings: settings, logger: logger)
         var checkpoints: [Int: Int64] = [:]
@@ -183,7 +194,7 @@ public final class ProjectionWorker: Service {
             do {
                 if ContinuousClock.now - generationsCheckedAt > settings.idleWait {
                     let catalog = self.catalog
-                    generations = try await step(unit, "reading generations", settings.queryDeadline) {
+                    generations = try await step(unit, token, "reading generations", settings.queryDeadline) {
                         try await catalog.activeGenerations(unit.projection)
                     }
                     generationsCheckedAt = .now
@@ -198,7 +209,7 @@ public final class ProjectionWorker: Service {
                     if let known = checkpoints[generation.number] {
                         from = known
                     } else {
-                        from = try await step(unit, "reading the checkpoint", settings.queryDeadline) {
+                        from = try await step(unit, token, "reading the checkpoint", settings.queryDeadline) {
                             try await self.checkpoint(unit, generation)
                         }
                         checkpoints[generation.number] = from
@@ -213,11 +224,11 @@ public final class ProjectionWorker: Service {
                     let ahead = prefetched.removeValue(forKey: generation.number)
                     if let ahead, ahead.from == from {
                         let task = ahead.task
-                        (events, requested) = (try await step(unit, "reading the log", settings.queryDeadline) { try await task.value }, ahead.limit)
+                        (events, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) { try await task.value }, ahead.limit)
                     } else {
                         ahead?.task.cancel()
                         let (typical, size) = (typicalBytes, limit)
-                        (events, requested) = (try await step(unit, "reading the log", settings.queryDeadline) {
+                        (events, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) {
                             try await self.read(unit, from: from, limit: size, typicalBytes: typical)
                         }, limit)
                     }
@@ -247,7 +258,7 @@ public final class ProjectionWorker: Service {
                     }
                     let outcome: BatchApplier.Outcome
                     do {
-                        outcome = try await step(unit, "applying \(events.count) events", settings.batchDeadline) {
+                        outcome = try await step(unit, token, "applying \(events.count) events", settings.batchDeadline) {
                             try await applier.apply(events, generation: generation, expected: from)
                         }
                         if let cap = batchCap[generation.number] { batchCap[generation.number] = cap * 2 > limit * 4 ? nil : cap * 2 }
@@ -278,7 +289,7 @@ public final class ProjectionWorker: Service {
                     let lowest = checkpoints.values.min() ?? 0
                     let log = self.log
                     let idle = settings.idleWait
-                    _ = try await step(unit, "waiting for events", idle + settings.queryDeadline) {
+                    _ = try await step(unit, token, "waiting for events", idle + settings.queryDeadline) {
                         try await log.waitForEvents(topic: unit.topic, partition: unit.partition, beyond: lowest, timeout: idle)
                     }
                 }
@@ -295,9 +306,9 @@ public final class ProjectionWorker: Service {
                     "unit": "\(unit)", "attempt": "\(failures)", "error": "\(PostgresErrors.message(error))",
                 ])
                 let backoff = Duration.milliseconds(min(5000, 100 * (1 << min(failures, 6))))
-                await state.beginStep(unit, "backing off after a failure", until: .now + backoff)
+                await state.beginStep(unit, token, "backing off after a failure", until: .now + backoff)
                 try? await Task.sleep(for: backoff)
-                await state.endStep(unit)
+                await state.endStep(unit, token)
             }
         }
     }
@@ -341,12 +352,36 @@ actor WorkerState {
 
     func hasBuilding(_ projection: String) -> Bool { building.contains(projection) }
 
-    /// The step each partition loop is in and its deadline.
+    /// Each partition's current loop (a restarted loop gets a new token; one left behind can no
+    /// longer touch the state) and the step it is in, with its deadline.
+    private var loops: [LeaseUnit: Int] = [:]
+    private var nextToken = 0
     private var steps: [LeaseUnit: (what: String, until: ContinuousClock.Instant)] = [:]
     private var done: Set<LeaseUnit> = []
 
-    func beginStep(_ unit: LeaseUnit, _ what: String, until: ContinuousClock.Instant) { steps[unit] = (what, until) }
-    func endStep(_ unit: LeaseUnit) { steps[unit] = nil }
+    func newLoop(_ unit: LeaseUnit) -> Int {
+        nextToken += 1
+        loops[unit] = nextToken
+        steps[unit] = nil
+        done.remove(unit)
+        return nextToken
+    }
+
+    func endLoop(_ unit: LeaseUnit, _ token: Int) {
+        guard loops[unit] == token else { return }
+        loops[unit] = nil
+        steps[unit] = nil
+        done.remove(unit)
+    }
+
+    func beginStep(_ unit: LeaseUnit, _ token: Int, _ what: String, until: ContinuousClock.Instant) {
+        if loops[unit] == token { steps[unit] = (what, until) }
+    }
+
+    func endStep(_ unit: LeaseUnit, _ token: Int) {
+        if loops[unit] == token { steps[unit] = nil }
+    }
+
     func step(_ unit: LeaseUnit) -> String { steps[unit]?.what ?? "-" }
 
     /// Running loops in a step past its deadline by more than `grace`.
@@ -355,10 +390,9 @@ actor WorkerState {
         return Set(steps.filter { running.contains($0.key) && now > $0.value.until + grace }.keys)
     }
 
-    func markDone(_ unit: LeaseUnit) { done.insert(unit) }
-    func isDone(_ unit: LeaseUnit) -> Bool { done.contains(unit) }
-    func clearDone(_ unit: LeaseUnit) {
-        done.remove(unit)
-        steps[unit] = nil
+    func markDone(_ unit: LeaseUnit, _ token: Int) {
+        if loops[unit] == token { done.insert(unit) }
     }
+
+    func isDone(_ unit: LeaseUnit, _ token: Int) -> Bool { loops[unit] == token && done.contains(unit) }
 }
