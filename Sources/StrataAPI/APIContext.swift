@@ -70,8 +70,7 @@ public func buildRouter(_ deps: APIDependencies, routes: [any APIRoutes]) -> Rou
     let router = Router(context: StrataRequestContext.self)
     let table = RouteTable()
     router.add(middleware: ErrorMappingMiddleware())
-    router.add(middleware: MethodNotAllowedMiddleware(table: table))
-    if let limiter = deps.rateLimiter { router.add(middleware: RateLimitMiddleware(limiter: limiter, table: table)) }
+    router.add(middleware: RouteMiddleware(table: table, limiter: deps.rateLimiter))
     router.add(middleware: AvailabilityMiddleware(probe: deps.probe, deadline: deps.requestDeadline))
     for r in [LogRoutes(), ProjectionRoutes(), HealthRoutes()] as [any APIRoutes] + routes {
         r.register(on: router, deps)

@@ -19,31 +19,8 @@ import NIOCore
 /// `X-Forwarded-For` address — the one the trusted proxy appended; earlier entries are whatever
 /// the client sent — falling back to the peer. Only turn that on behind a proxy that sets those
 /// headers, since a direct client could otherwise claim a fresh address per request.
-public struct RateLimitMiddleware<Context: RemoteAddressRequestContext>: RouterMiddleware {
-    let limiter: RateLimiter
-    let table: RouteTable
-
-    public init(limiter: RateLimiter, table: RouteTable) {
-        self.limiter = limiter
-        self.table = table
-    }
-
-    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        let route: String
-        switch table.match(method: request.method, path: request.uri.path) {
-        case .route(let pattern): route = pattern
-        case .otherMethods: return try await next(request, context)
-        case .none: route = "(no route)"
-        }
-        let bucket = "\(request.method) \(route)"
-        if !RateLimiter.countedByHandler.contains(bucket) {
-            try limiter.enforce(request, peer: context.remoteAddress, bucket: bucket)
-        }
-        return try await next(request, context)
-    }
-}
-
-/// The counters behind `RateLimitMiddleware`, shared by all requests of a server.
+///
+/// One limiter is shared by all requests of a server.
 public final class RateLimiter: Sendable {
     /// Read requests (GET, HEAD) per minute per client and route; 0 turns limiting off.
     public let perMinute: Int

@@ -61,7 +61,7 @@ public final class RouteTable: Sendable {
         for route in routes.withLockedValue({ $0 }) where Self.matches(route.segments, parts) {
             // The most specific route wins, as in the router: fewer wildcards, then more literals.
             if route.method == lookup {
-                if found == nil || Self.specificity(route.segments) > Self.specificity(found!.segments) { found = route }
+                if Self.specificity(route.segments) > found.map({ Self.specificity($0.segments) }) ?? -1 { found = route }
             } else if !allowed.contains(route.method) {
                 allowed.append(route.method)
             }
@@ -102,19 +102,34 @@ public final class RouteTable: Sendable {
     }
 }
 
-/// Answers 405 (with `Allow`) for a path that exists under other methods, before the router
-/// would answer 404.
-public struct MethodNotAllowedMiddleware<Context: RequestContext>: RouterMiddleware {
+/// Matches each request against the route table once: a path that exists under other methods
+/// answers 405 (with `Allow`) before the router would answer 404, and the rest are counted against
+/// their route's rate limit (when a limiter is given).
+public struct RouteMiddleware<Context: RemoteAddressRequestContext>: RouterMiddleware {
     let table: RouteTable
+    let limiter: RateLimiter?
 
-    public init(table: RouteTable) { self.table = table }
+    public init(table: RouteTable, limiter: RateLimiter?) {
+        self.table = table
+        self.limiter = limiter
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if case .otherMethods(let allowed) = table.match(method: request.method, path: request.uri.path) {
-            var error = APIError(.methodNotAllowed, "method_not_allowed",
-                "\(request.method) is not allowed on \(request.uri.path); allowed: \(allowed.map(\.rawValue).joined(separator: ", "))")
-            error.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        let route: String
+        switch table.match(method: request.method, path: request.uri.path) {
+        case .route(let pattern): route = pattern
+        case .otherMethods(let allowed):
+            let list = allowed.map(\.rawValue).joined(separator: ", ")
+            var error = APIError(.methodNotAllowed, "method_not_allowed", "\(request.method) is not allowed on \(request.uri.path); allowed: \(list)")
+            error.headers[.allow] = list
             throw error
+        case .none: route = "(no route)"
+        }
+        if let limiter {
+            let bucket = "\(request.method) \(route)"
+            if !RateLimiter.countedByHandler.contains(bucket) {
+                try limiter.enforce(request, peer: context.remoteAddress, bucket: bucket)
+            }
         }
         return try await next(request, context)
     }

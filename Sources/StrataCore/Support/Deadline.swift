@@ -2,67 +2,87 @@ import Foundation
 import Synchronization
 
 /// Every wait has a deadline. `withDeadline` runs an operation and gives up on it after `limit`:
-/// the operation's task is cancelled and the caller gets a `StrataError(.backend)` naming what
-/// timed out (code `.timeout`), at once — even if the operation ignores cancellation (a connection that died without
+/// the operation's task is cancelled and the caller gets a `StrataError(.timeout)` naming what
+/// timed out, at once — even if the operation ignores cancellation (a connection that died without
 /// telling its reader), so no caller can hang on it. An operation given up on finishes (or not) on
-/// its own; its result is dropped.
+/// its own; its result is dropped. When the operation finishes first, its timer is cancelled.
 @discardableResult
 public func withDeadline<T: Sendable>(
     _ limit: Duration, _ what: @autoclosure () -> String, _ operation: @escaping @Sendable () async throws -> T
 ) async throws -> T {
     let description = what()
     let race = DeadlineRace<T>()
-    let work = Task { try await operation() }
     return try await withTaskCancellationHandler {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-            race.install(continuation)
-            Task {
-                let result: Result<T, any Error>
-                do { result = .success(try await work.value) } catch { result = .failure(error) }
-                race.finish(result)
+            let work = Task {
+                do { race.finish(.success(try await operation())) } catch { race.finish(.failure(error)) }
             }
-            Task {
+            let timer = Task {
                 try? await Task.sleep(for: limit)
-                if race.finish(.failure(StrataError(.timeout, "\(description) did not complete within \(limit)"))) {
-                    work.cancel()
-                }
+                if race.finish(.failure(StrataError(.timeout, "\(description) did not complete within \(limit)"))) { work.cancel() }
             }
+            race.install(continuation, work: work, timer: timer)
         }
     } onCancel: {
-        work.cancel()
-        race.finish(.failure(CancellationError()))
+        race.cancel()
     }
 }
 
-/// Whichever of the operation, the timer or cancellation finishes first resumes the caller.
+/// Whichever of the operation, the timer or the caller's cancellation comes first resumes the
+/// caller, once; then the timer is cancelled (and on the caller's cancellation, the operation).
 final class DeadlineRace<T: Sendable>: Sendable {
-    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, early: Result<T, any Error>?, done: Bool)>((nil, nil, false))
+    private struct State {
+        var continuation: CheckedContinuation<T, any Error>?
+        /// An outcome decided before the continuation was installed.
+        var early: Result<T, any Error>?
+        var done = false
+        var cancelled = false
+        var work: Task<Void, Never>?
+        var timer: Task<Void, Never>?
+    }
 
-    func install(_ continuation: CheckedContinuation<T, any Error>) {
-        let early: Result<T, any Error>? = state.withLock { s in
-            if let early = s.early {
-                s.early = nil
-                return early
+    private let state = Mutex(State())
+
+    func install(_ continuation: CheckedContinuation<T, any Error>, work: Task<Void, Never>, timer: Task<Void, Never>) {
+        let (early, cancelled) = state.withLock { s -> (Result<T, any Error>?, Bool) in
+            if s.early == nil {
+                s.continuation = continuation
+                s.work = work
+                s.timer = timer
             }
-            s.continuation = continuation
-            return nil
+            defer { s.early = nil }
+            return (s.early, s.cancelled)
         }
-        if let early { continuation.resume(with: early) }
+        if cancelled { work.cancel() }
+        if let early {
+            timer.cancel()
+            continuation.resume(with: early)
+        }
+    }
+
+    func cancel() {
+        let work = state.withLock { s -> Task<Void, Never>? in
+            s.cancelled = true
+            return s.work
+        }
+        work?.cancel()
+        finish(.failure(CancellationError()))
     }
 
     /// Returns whether this call decided the outcome.
     @discardableResult
     func finish(_ result: Result<T, any Error>) -> Bool {
-        let (decided, continuation) = state.withLock { s -> (Bool, CheckedContinuation<T, any Error>?) in
-            guard !s.done else { return (false, nil) }
+        let (decided, continuation, timer) = state.withLock { s -> (Bool, CheckedContinuation<T, any Error>?, Task<Void, Never>?) in
+            guard !s.done else { return (false, nil, nil) }
             s.done = true
             guard let c = s.continuation else {
                 s.early = result
-                return (true, nil)
+                return (true, nil, nil)
             }
             s.continuation = nil
-            return (true, c)
+            return (true, c, s.timer)
         }
+        timer?.cancel()
         continuation?.resume(with: result)
         return decided
     }

@@ -344,29 +344,25 @@ public final class PostgresEventLog: EventLog, Service {
     }
 
     private func waitListening(_ client: PostgresClient, _ key: PartitionKey, beyond offset: Int64, timeout: Duration) async throws -> Bool {
-        do {
-            return try await client.withConnection { conn in
-                try await conn.listen(on: PostgresEventLog.channel) { notifications in
-                    if try await self.endOffset(key) > offset { return true }
-                    return try await withThrowingTaskGroup(of: Bool.self) { group in
-                        group.addTask {
-                            for try await n in notifications {
-                                if let (k, end) = NotificationHub.parse(n.payload), k == key, end > offset { return true }
-                            }
-                            return false
+        try await client.withConnection { conn in
+            try await conn.listen(on: PostgresEventLog.channel) { notifications in
+                if try await self.endOffset(key) > offset { return true }
+                return try await withThrowingTaskGroup(of: Bool.self) { group in
+                    group.addTask {
+                        for try await n in notifications {
+                            if let (k, end) = NotificationHub.parse(n.payload), k == key, end > offset { return true }
                         }
-                        group.addTask {
-                            try await Task.sleep(for: timeout)
-                            return false
-                        }
-                        let result = try await group.next() ?? false
-                        group.cancelAll()
-                        return result
+                        return false
                     }
+                    group.addTask {
+                        try await Task.sleep(for: timeout)
+                        return false
+                    }
+                    let result = try await group.next() ?? false
+                    group.cancelAll()
+                    return result
                 }
             }
-        } catch {
-            throw PostgresErrors.wrap(error, "waiting for events on \(key.topic)/\(key.partition)")
         }
     }
 
