@@ -4,6 +4,7 @@ import Metrics
 import Prometheus
 import ServiceLifecycle
 import StrataCore
+import StrataPostgres
 import StrataProjections
 
 /// Prometheus metrics for a `strata` process: swift-metrics is bootstrapped once with a Prometheus
@@ -48,25 +49,37 @@ public struct LagReporter: Service {
     public func run() async throws {
         let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let up = strata.probe.status.up
+            Gauge(label: "strata_database_up").record(up ? 1 : 0)
             do {
-                for row in try await monitor.measure() {
-                    let dims = [("projection", row.projection), ("generation", row.state.rawValue), ("topic", row.topic), ("partition", String(row.partition))]
-                    Gauge(label: "strata_projection_lag_events", dimensions: dims).record(Double(row.events))
-                    Gauge(label: "strata_projection_lag_seconds", dimensions: dims).record(row.seconds)
-                    Gauge(label: "strata_projection_checkpoint", dimensions: dims).record(Double(row.checkpoint))
-                }
-                for status in try await ProjectionStatus.all(client: strata.client, log: strata.log, logger: strata.logger) {
-                    Gauge(label: "strata_dead_letters_parked", dimensions: [("projection", status.projection)]).record(Double(status.deadLetters))
-                }
-                for topic in try await strata.log.topics() {
-                    for (p, end) in try await strata.log.endOffsets(topic: topic.name).enumerated() {
-                        Gauge(label: "strata_log_end_offset", dimensions: [("topic", topic.name), ("partition", String(p))]).record(Double(end))
-                    }
-                }
+                // Bounded like every wait, and skipped while the database is known to be down, so a
+                // hung database never freezes the metrics (lag keeps its last values meanwhile).
+                if up { try await withDeadline(interval * 3, "measuring lag") { try await record(monitor) } }
             } catch {
                 strata.logger.warning("could not measure lag", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    private func record(_ monitor: LagMonitor) async throws {
+        let lag = try await monitor.measure()
+        for row in lag {
+            let dims = [("projection", row.projection), ("generation", row.state.rawValue), ("topic", row.topic), ("partition", String(row.partition))]
+            Gauge(label: "strata_projection_lag_events", dimensions: dims).record(Double(row.events))
+            Gauge(label: "strata_projection_lag_seconds", dimensions: dims).record(row.seconds)
+            Gauge(label: "strata_projection_checkpoint", dimensions: dims).record(Double(row.checkpoint))
+        }
+        for status in try await ProjectionStatus.all(client: strata.client, log: strata.log, logger: strata.logger, lag: lag) {
+            let dims = [("projection", status.projection)]
+            Gauge(label: "strata_dead_letters_parked", dimensions: dims).record(Double(status.deadLetters))
+            Gauge(label: "strata_projection_halted_partitions", dimensions: dims).record(Double(status.haltedPartitions))
+            Gauge(label: "strata_projection_stalled_partitions", dimensions: dims).record(Double(status.stalledPartitions))
+        }
+        for topic in try await strata.log.topics() {
+            for (p, end) in try await strata.log.endOffsets(topic: topic.name).enumerated() {
+                Gauge(label: "strata_log_end_offset", dimensions: [("topic", topic.name), ("partition", String(p))]).record(Double(end))
+            }
         }
     }
 }

@@ -135,7 +135,11 @@ import Testing
                 }
                 try cluster.stop(mode: .immediate)
                 let down = ContinuousClock.now
-                try await Task.sleep(for: .seconds(20))
+                try await Task.sleep(for: .seconds(12))
+                // /metrics shows the outage too.
+                let metrics = await Self.request(base.appendingPathComponent("metrics"), timeout: 5)
+                #expect(metrics.body.contains("strata_database_up 0"), "\(metrics.body.prefix(2000))")
+                try await Task.sleep(for: .seconds(8))
                 try cluster.start()
                 let back = ContinuousClock.now
                 // While down, after a moment to notice, /health said 503, and said it fast (2 s; 3 s
@@ -169,6 +173,8 @@ import Testing
                 """)
             let health = await Self.request(base.appendingPathComponent("health"), timeout: 5)
             #expect(health.status == 200)
+            let metrics = await Self.request(base.appendingPathComponent("metrics"), timeout: 5)
+            #expect(metrics.body.contains("strata_projection_stalled_partitions"), "\(metrics.body.prefix(2000))")
             #expect(health.body.contains("\"status\":\"ok\""), "\(health.body)")
 
             // Nothing acknowledged was lost, nothing was applied twice.

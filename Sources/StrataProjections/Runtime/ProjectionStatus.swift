@@ -53,8 +53,12 @@ public struct ProjectionStatus: Sendable {
         return .object(o)
     }
 
-    public static func all(client: PostgresClient, log: any EventLog, logger: Logger) async throws -> [ProjectionStatus] {
-        let lag = try await LagMonitor(client: client, log: log, logger: logger).measure()
+    /// `lag`: the partitions' lag if the caller already measured it (measured here otherwise).
+    public static func all(client: PostgresClient, log: any EventLog, logger: Logger, lag measured: [PartitionLag]? = nil) async throws
+        -> [ProjectionStatus]
+    {
+        var lag = measured ?? []
+        if measured == nil { lag = try await LagMonitor(client: client, log: log, logger: logger).measure() }
         var statuses: [String: ProjectionStatus] = [:]
         do {
             for try await (name, live, version) in try await client.query("""
