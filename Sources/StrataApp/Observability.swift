@@ -50,7 +50,6 @@ public struct LagReporter: Service {
         let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let up = strata.probe.status.up
-            Gauge(label: "strata_database_up").record(up ? 1 : 0)
             do {
                 // Bounded like every wait, and skipped while the database is known to be down, so a
                 // hung database never freezes the metrics (lag keeps its last values meanwhile).

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 import ServiceLifecycle
 import StrataCore
@@ -7,8 +8,8 @@ import Synchronization
 
 /// Knows, within about a second, whether the database answers: a `SELECT 1` every `interval`,
 /// each with a deadline. While it does not, the API answers 503 at once (`/health` included)
-/// instead of letting requests queue for a connection, and the outage is logged once when it
-/// starts and once when it ends, with its length.
+/// instead of letting requests queue for a connection; `strata_database_up` (1 or 0) follows every
+/// check, and the outage is logged once when it starts and once when it ends, with its length.
 public final class DatabaseProbe: Service, Sendable {
     public struct Status: Sendable, Equatable {
         public var up: Bool
@@ -64,6 +65,7 @@ public final class DatabaseProbe: Service, Sendable {
     }
 
     func record(up: Bool, error: String?) {
+        Gauge(label: "strata_database_up").record(up ? 1 : 0)
         let (changed, previous) = state.withLock { s -> (Bool, Status) in
             let old = s
             if s.up != up {
