@@ -20,12 +20,13 @@ struct ProjectionRoutes: APIRoutes {
         }
         router.get("/v1/dead-letters") { request, _ -> Response in
             let limit = try request.intQuery("limit", default: 100, range: 1...1000)!
-            let status = request.stringQuery("status") ?? "parked"
-            guard ["parked", "applied", "discarded", "all"].contains(status) else {
+            let filter = request.stringQuery("status") ?? DeadLetters.Status.parked.rawValue
+            let status = DeadLetters.Status(rawValue: filter)
+            guard status != nil || filter == "all" else {
                 throw APIError.badRequest("status must be parked, applied, discarded or all")
             }
             let entries = try await DeadLetters(client: deps.client, log: deps.log, logger: deps.logger)
-                .list(projection: request.stringQuery("projection"), status: status == "all" ? nil : status, limit: limit)
+                .list(projection: request.stringQuery("projection"), status: status, limit: limit)
             return JSONResponse.make(["dead_letters": .array(entries.map(\.json))])
         }
     }

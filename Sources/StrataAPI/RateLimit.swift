@@ -1,8 +1,8 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOConcurrencyHelpers
 import NIOCore
+import Synchronization
 
 /// Per-client, per-route request limits with a fixed one-minute window (PG Atlas's behaviour): past
 /// the limit a request gets 429 with `Retry-After` (seconds until the window ends).
@@ -30,7 +30,7 @@ public final class RateLimiter: Sendable {
     public let overrides: [String: Int]
     /// Whether the client is the one `X-Forwarded-For` / `X-Real-IP` names (behind a proxy).
     public let trustForwardedFor: Bool
-    private let state = NIOLockedValueBox<(window: Int64, counts: [String: Int])>((0, [:]))
+    private let state = Mutex<(window: Int64, counts: [String: Int])>((0, [:]))
 
     /// Buckets whose handlers count requests themselves (after authenticating them).
     public static let countedByHandler: Set<String> = ["POST /webhooks/github"]
@@ -86,7 +86,7 @@ public final class RateLimiter: Sendable {
         guard limit > 0 else { return nil }
         let seconds = Int64(now.timeIntervalSince1970)
         let window = seconds / 60
-        return state.withLockedValue { state in
+        return state.withLock { state in
             if state.window != window { state = (window, [:]) }
             let count = state.counts[key, default: 0] + 1
             state.counts[key] = count

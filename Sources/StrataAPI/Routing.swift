@@ -1,10 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOConcurrencyHelpers
 import NIOCore
 import StrataCore
 import StrataPostgres
+import Synchronization
 
 /// The API's routes as patterns (`/v1/topics/:topic/events`), known once every route group has
 /// registered: what a request matches before the router runs it. Rate limiting counts per matched
@@ -23,7 +23,7 @@ public final class RouteTable: Sendable {
         case rest
     }
 
-    private let routes = NIOLockedValueBox<[Route]>([])
+    private let routes = Mutex<[Route]>([])
 
     public init() {}
 
@@ -33,7 +33,7 @@ public final class RouteTable: Sendable {
             let pattern = "\(description.path)"
             return Route(method: description.method, pattern: pattern, segments: Self.segments(pattern))
         }
-        routes.withLockedValue { $0 = loaded }
+        routes.withLock { $0 = loaded }
     }
 
     static func segments(_ pattern: String) -> [Segment] {
@@ -58,7 +58,7 @@ public final class RouteTable: Sendable {
         let lookup = method == .head ? HTTPRequest.Method.get : method
         var allowed: [HTTPRequest.Method] = []
         var found: Route?
-        for route in routes.withLockedValue({ $0 }) where Self.matches(route.segments, parts) {
+        for route in routes.withLock({ $0 }) where Self.matches(route.segments, parts) {
             // The most specific route wins, as in the router: fewer wildcards, then more literals.
             if route.method == lookup {
                 if Self.specificity(route.segments) > found.map({ Self.specificity($0.segments) }) ?? -1 { found = route }

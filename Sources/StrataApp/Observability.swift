@@ -6,22 +6,22 @@ import ServiceLifecycle
 import StrataCore
 import StrataPostgres
 import StrataProjections
+import Synchronization
 
 /// Prometheus metrics for a `strata` process: swift-metrics is bootstrapped once with a Prometheus
 /// registry, which `/metrics` renders.
 public enum StrataMetrics {
-    nonisolated(unsafe) private static var bootstrapped: PrometheusCollectorRegistry?
-    private static let lock = NSLock()
+    private static let bootstrapped = Mutex<PrometheusCollectorRegistry?>(nil)
 
     /// The process's registry, bootstrapping swift-metrics with it on first use.
     public static func registry() -> PrometheusCollectorRegistry {
-        lock.lock()
-        defer { lock.unlock() }
-        if let existing = bootstrapped { return existing }
-        let registry = PrometheusCollectorRegistry()
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        bootstrapped = registry
-        return registry
+        bootstrapped.withLock { bootstrapped in
+            if let existing = bootstrapped { return existing }
+            let registry = PrometheusCollectorRegistry()
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            bootstrapped = registry
+            return registry
+        }
     }
 
     /// Counts applied events per projection (hooked into the worker's batch reports).

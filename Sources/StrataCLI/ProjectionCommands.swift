@@ -262,16 +262,16 @@ struct DeadLettersCommand: AsyncParsableCommand {
             let (projection, all, json, limit) = (self.projection, self.all, self.json, self.limit)
             try await options.run { strata in
                 let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
-                let entries = try await dl.list(projection: projection, status: all ? nil : "parked", limit: limit)
+                let entries = try await dl.list(projection: projection, status: all ? nil : .parked, limit: limit)
                 if json { printLine(JSONWriter.string(.array(entries.map(\.json)))); return }
                 var table = [["ID", "PROJECTION", "GEN", "EVENT", "TYPE", "ATTEMPTS", "STATUS", "ERROR"]]
                 for e in entries {
                     table.append([String(e.id), e.projection, String(e.generation), "\(e.topic)/\(e.partition)@\(e.offset)", e.eventType,
-                        String(e.attempts), e.status, e.error])
+                        String(e.attempts), e.status.rawValue, e.error])
                 }
                 printLine(TextTable.render(table))
                 if entries.count == limit {
-                    let total = try await dl.count(projection: projection, status: all ? nil : "parked")
+                    let total = try await dl.count(projection: projection, status: all ? nil : .parked)
                     if total > limit { printLine("(\(limit) of \(total) shown; --limit N for more)") }
                 }
             }

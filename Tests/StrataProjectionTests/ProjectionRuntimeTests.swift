@@ -154,7 +154,7 @@ import Testing
             #expect(discard.status == 0, "\(discard.stderr)")
             #expect(discard.stdout.contains("3 discarded"), "\(discard.stdout)")
             #expect(try await dl.count(projection: "demo_counts") == 0)
-            #expect(try await dl.count(projection: "demo_counts", status: "discarded") == 3)
+            #expect(try await dl.count(projection: "demo_counts", status: .discarded) == 3)
         }
     }
 

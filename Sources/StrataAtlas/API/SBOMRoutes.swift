@@ -8,6 +8,7 @@ import PostgresNIO
 import StrataAPI
 import StrataAtlasModel
 import StrataCore
+import StrataProjections
 
 /// SBOM upload (authenticated), submission status, and GitHub push webhooks.
 struct SBOMRoutes {
@@ -67,7 +68,7 @@ struct SBOMRoutes {
             }
             for try await error in try await db.query("""
                 SELECT d.error FROM strata.dead_letters d JOIN strata.projections p ON p.projection = d.projection AND p.live_generation = d.generation
-                 WHERE d.projection = 'atlas' AND d.topic = 'sbom' AND d.partition = \(partition) AND d.log_offset = \(offset) AND d.status = 'parked'
+                 WHERE d.projection = 'atlas' AND d.topic = 'sbom' AND d.partition = \(partition) AND d.log_offset = \(offset) AND d.status = \(DeadLetters.Status.parked.rawValue)
                 """, logger: logger).decode(String.self)
             {
                 return JSONResponse.make(["id": .string(id), "status": "failed", "error_detail": .string(error)])

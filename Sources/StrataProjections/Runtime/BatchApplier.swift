@@ -154,7 +154,7 @@ struct BatchApplier: Sendable {
                     \(event.type), \(error), \(settings.maxAttempts))
             ON CONFLICT (projection, generation, topic, partition, log_offset)
             DO UPDATE SET error = EXCLUDED.error, attempts = strata.dead_letters.attempts + EXCLUDED.attempts,
-                          status = 'parked', parked_at = now(), resolved_at = NULL
+                          status = \(DeadLetters.Status.parked.rawValue), parked_at = now(), resolved_at = NULL
             """, logger: logger)
         logger.error("parked a poison event", metadata: [
             "projection": "\(projection.name)", "event": "\(event.position)", "policy": "\(projection.poisonPolicy.rawValue)", "error": "\(error)",

@@ -16,6 +16,14 @@ public struct DeadLetters: Sendable {
         self.logger = logger
     }
 
+    /// Where a dead letter stands: parked until an operator retries (applied) or discards it.
+    /// The values are those of `strata.dead_letters.status` (a CHECK constraint holds them).
+    public enum Status: String, Sendable, CaseIterable {
+        case parked
+        case applied
+        case discarded
+    }
+
     public struct Entry: Sendable, Equatable {
         public var id: Int64
         public var projection: String
@@ -27,22 +35,22 @@ public struct DeadLetters: Sendable {
         public var eventType: String
         public var error: String
         public var attempts: Int
-        public var status: String
+        public var status: Status
         public var parkedAt: Date
 
         public var json: JSONValue {
             ["id": .int(id), "projection": .string(projection), "generation": .int(generation), "topic": .string(topic),
              "partition": .int(partition), "offset": .int(offset), "event_id": .string(eventID), "type": .string(eventType),
-             "error": .string(error), "attempts": .int(attempts), "status": .string(status), "parked_at": .string(RFC3339.format(parkedAt))]
+             "error": .string(error), "attempts": .int(attempts), "status": .string(status.rawValue), "parked_at": .string(RFC3339.format(parkedAt))]
         }
     }
 
-    public func list(projection: String? = nil, status: String? = "parked", limit: Int = 100) async throws -> [Entry] {
+    public func list(projection: String? = nil, status: Status? = .parked, limit: Int = 100) async throws -> [Entry] {
         do {
             return try await entries("""
                 SELECT \(unescaped: Self.columns) FROM strata.dead_letters
                  WHERE (\(projection)::text IS NULL OR projection = \(projection))
-                   AND (\(status)::text IS NULL OR status = \(status))
+                   AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                  ORDER BY id
                  LIMIT \(limit)
                 """)
@@ -59,20 +67,23 @@ public struct DeadLetters: Sendable {
         for try await (id, p, g, t, part, off, eid, type, err, attempts, st, at) in try await client.query(query, logger: logger).decode(
             (Int64, String, Int, String, Int, Int64, String, String, String, Int, String, Date).self)
         {
+            guard let status = Status(rawValue: st) else {
+                throw StrataError(.backend, "dead letter \(id) has status '\(st)', which this version does not know")
+            }
             entries.append(Entry(id: id, projection: p, generation: g, topic: t, partition: part, offset: off, eventID: eid,
-                eventType: type, error: err, attempts: attempts, status: st, parkedAt: at))
+                eventType: type, error: err, attempts: attempts, status: status, parkedAt: at))
         }
         return entries
     }
 
     /// How many entries `list` would return without a limit.
-    public func count(projection: String? = nil, status: String? = "parked") async throws -> Int {
+    public func count(projection: String? = nil, status: Status? = .parked) async throws -> Int {
         do {
             var count = 0
             for try await n in try await client.query("""
                 SELECT count(*)::int8 FROM strata.dead_letters
                  WHERE (\(projection)::text IS NULL OR projection = \(projection))
-                   AND (\(status)::text IS NULL OR status = \(status))
+                   AND (\(status?.rawValue)::text IS NULL OR status = \(status?.rawValue))
                 """, logger: logger).decode(Int64.self) { count = Int(n) }
             return count
         } catch {
@@ -86,7 +97,7 @@ public struct DeadLetters: Sendable {
             var ids: [Int64] = []
             for try await id in try await client.query("""
                 SELECT id FROM strata.dead_letters
-                 WHERE status = 'parked' AND (\(projection)::text IS NULL OR projection = \(projection))
+                 WHERE status = \(Status.parked.rawValue) AND (\(projection)::text IS NULL OR projection = \(projection))
                  ORDER BY id
                 """, logger: logger).decode(Int64.self) { ids.append(id) }
             return ids
@@ -147,7 +158,7 @@ public struct DeadLetters: Sendable {
                 for try await s in try await conn.query(
                     "SELECT status FROM strata.dead_letters WHERE id = \(id) FOR UPDATE", logger: logger
                 ).decode(String.self) { current = s }
-                guard current == "parked" else {
+                guard current == Status.parked.rawValue else {
                     throw StrataError(.conflict, "dead letter \(id) is already \(current ?? "gone")")
                 }
                 var state = ""
@@ -174,7 +185,7 @@ public struct DeadLetters: Sendable {
                     }
                 }
                 try await conn.query("""
-                    UPDATE strata.dead_letters SET status = \(apply ? "applied" : "discarded"), resolved_at = now() WHERE id = \(id)
+                    UPDATE strata.dead_letters SET status = \((apply ? Status.applied : Status.discarded).rawValue), resolved_at = now() WHERE id = \(id)
                     """, logger: logger)
                 // A halted partition waits at this event: move past it and resume.
                 try await conn.query("""

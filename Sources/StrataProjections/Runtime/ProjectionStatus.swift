@@ -71,7 +71,7 @@ public struct ProjectionStatus: Sendable {
                     lagEvents: 0, lagSeconds: 0, haltedPartitions: 0, deadLetters: 0, workers: [])
             }
             for try await (name, count) in try await client.query(
-                "SELECT projection, count(*)::int FROM strata.dead_letters WHERE status = 'parked' GROUP BY projection", logger: logger
+                "SELECT projection, count(*)::int FROM strata.dead_letters WHERE status = \(DeadLetters.Status.parked.rawValue) GROUP BY projection", logger: logger
             ).decode((String, Int).self) {
                 statuses[name]?.deadLetters = count
             }
