@@ -210,10 +210,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // A seeded random number generator for property tests (no other dependency).
+        .target(
+            name: "StrataSeededRandom",
+            path: "Tests/StrataSeededRandom",
+            swiftSettings: swiftSettings
+        ),
         // Test harness: a private PostgreSQL per test process, a database per test.
         .target(
             name: "StrataTestSupport",
             dependencies: [
+                "StrataSeededRandom",
                 "StrataAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -230,7 +237,7 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataCoreTests",
-            dependencies: ["StrataCore"],
+            dependencies: ["StrataCore", "StrataSeededRandom"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -255,6 +262,11 @@ let package = Package(
         .testTarget(
             name: "StrataStellarXDRTests",
             dependencies: ["StrataCore", "StrataStellarXDR"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataAtlasModelTests",
+            dependencies: ["StrataCore", "StrataAtlasModel", "StrataSeededRandom"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import StrataSeededRandom
 import Testing
 
 @testable import StrataCore
@@ -121,19 +122,6 @@ import Testing
             for i in 0..<Int.random(in: 0..<5, using: &rng) { o["k\(i)\(Int.random(in: 0..<3, using: &rng))"] = randomJSON(depth: depth + 1, rng: &rng) }
             return .object(o)
         }
-    }
-}
-
-/// A deterministic generator (splitmix64) so property tests are reproducible.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
 

@@ -1,3 +1,4 @@
+@_exported import StrataSeededRandom
 import StrataProjections
 
 /// The reference projection as tests use it.

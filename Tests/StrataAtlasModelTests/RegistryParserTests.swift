@@ -1,8 +1,6 @@
 import Foundation
 import StrataAtlasModel
-import StrataAtlas
 import StrataCore
-import StrataTestSupport
 import Testing
 
 @Suite struct RegistryParserTests {
@@ -10,7 +8,7 @@ import Testing
     typealias Release = RegistryObservation.Release
     typealias File = (path: String, bytes: [UInt8])
 
-    static var registry: URL { TestEnvironment.sharedData.appendingPathComponent("atlas/registry") }
+    static var registry: URL { Fixtures.sharedData.appendingPathComponent("atlas/registry") }
 
     static func file(_ name: String) throws -> File {
         let url = registry.appendingPathComponent(name)

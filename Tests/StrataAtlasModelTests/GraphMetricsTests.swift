@@ -1,8 +1,7 @@
 import Foundation
-import StrataAtlasModel
-import StrataTestSupport
+import StrataSeededRandom
 import Testing
-@testable import StrataAtlas
+@testable import StrataAtlasModel
 
 @Suite("GraphMetricsTests")
 struct GraphMetricsTests {

@@ -1,19 +1,17 @@
 import Foundation
 import StrataAtlasModel
-import StrataAtlas
 import StrataCore
-import StrataTestSupport
 import Testing
 
 @Suite struct SBOMTests {
-    static var sboms: URL { TestEnvironment.sharedData.appendingPathComponent("atlas/sbom") }
+    static var sboms: URL { Fixtures.sharedData.appendingPathComponent("atlas/sbom") }
     static func load(_ path: String) throws -> JSONValue {
         try JSONParser.parse(Array(try Data(contentsOf: sboms.appendingPathComponent(path))))
     }
 
     /// The CycloneDX 1.6 conformance set: every valid-* is accepted, every invalid-* rejected with a reason.
     @Test func cycloneDXConformanceSet() throws {
-        let parser = SBOMParser(schemas: try TestEnvironment.schemas())
+        let parser = SBOMParser(schemas: try Fixtures.schemas())
         let dir = Self.sboms.appendingPathComponent("cyclonedx-1.6")
         var valid = 0
         var invalid = 0
@@ -36,7 +34,7 @@ import Testing
     }
 
     @Test func invalidBOMFormatNamesTheField() throws {
-        let parser = SBOMParser(schemas: try TestEnvironment.schemas())
+        let parser = SBOMParser(schemas: try Fixtures.schemas())
         let doc = try Self.load("cyclonedx-1.6/invalid-bomformat-1.6.json")
         do {
             _ = try parser.parse(doc)
