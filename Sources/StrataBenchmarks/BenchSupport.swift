@@ -38,6 +38,14 @@ public func grouped(_ value: Double) -> String {
     return (n < 0 ? "-" : "") + String(out.reversed())
 }
 
+/// The median of `values` (the mean of the middle two for an even count); 0 for none.
+public func median(_ values: [Double]) -> Double {
+    guard !values.isEmpty else { return 0 }
+    let sorted = values.sorted()
+    let mid = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
 public func ms(_ d: Duration) -> String { String(format: "%.2f ms", d.milliseconds) }
 
 /// Writes progress to stderr so stdout stays the report.

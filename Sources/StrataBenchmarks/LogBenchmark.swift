@@ -24,23 +24,41 @@ public struct LogBenchmark: Sendable {
         self.payloadBytes = payloadBytes
     }
 
+    /// One run of single-event appends from concurrent producers.
+    public struct SingleRun: Sendable {
+        public var eventsPerSecond: Double
+        public var p50: Duration
+        public var p99: Duration
+        public var max: Duration
+    }
+
     public struct Report: Sendable {
-        public var appendEventsPerSecond: Double
-        public var copyEventsPerSecond: Double
-        public var validatedAppendEventsPerSecond: Double
-        public var singleEventsPerSecond: Double
-        public var singleP50: Duration
-        public var singleP99: Duration
-        public var singleMax: Duration
+        /// Per round, COPY and append alternating.
+        public var appendEventsPerSecond: [Double]
+        public var copyEventsPerSecond: [Double]
+        public var validatedAppendEventsPerSecond: [Double]
+        public var single: [SingleRun]
+        public var producers: Int
+
+        public var ratios: [Double] { zip(appendEventsPerSecond, copyEventsPerSecond).map { $0 / $1 } }
+        public var medianRatio: Double { median(appendEventsPerSecond) / median(copyEventsPerSecond) }
 
         public var markdown: String {
-            """
-            | measurement | result |
-            |---|---|
-            | batched append (prepared events, \(grouped(appendEventsPerSecond)) events/s) vs raw COPY (\(grouped(copyEventsPerSecond)) events/s), medians of alternating rounds | **\(String(format: "%.2f", appendEventsPerSecond / copyEventsPerSecond))x** of raw COPY |
-            | batched append including parse + schema validation + partitioning | \(grouped(validatedAppendEventsPerSecond)) events/s |
-            | single-event appends, concurrent producers | \(grouped(singleEventsPerSecond)) events/s, p50 \(ms(singleP50)), p99 \(ms(singleP99)), max \(ms(singleMax)) |
-            """
+            let all = { (rates: [Double]) in rates.map(grouped).joined(separator: " / ") }
+            let x = { (r: Double) in String(format: "%.2fx", r) }
+            return """
+                | measurement | result |
+                |---|---|
+                | batched append (prepared events), \(appendEventsPerSecond.count) rounds | \(all(appendEventsPerSecond)) events/s |
+                | raw COPY of the same rows, \(copyEventsPerSecond.count) rounds (alternating with the appends) | \(all(copyEventsPerSecond)) events/s |
+                | append / COPY per round | \(ratios.map(x).joined(separator: " / ")) (lowest \(x(ratios.min() ?? 0))) |
+                | append / COPY, medians | **\(x(medianRatio))** |
+                | batched append including parse + schema validation + partitioning, \(validatedAppendEventsPerSecond.count) rounds | \(all(validatedAppendEventsPerSecond)) events/s |
+                \(single.enumerated().map { i, run in
+                    "| single-event appends, \(producers) concurrent producers, run \(i + 1) | \(grouped(run.eventsPerSecond)) events/s, p50 \(ms(run.p50)), p99 \(ms(run.p99)), max \(ms(run.max)) |"
+                }.joined(separator: "\n"))
+                | single-event p99 over the \(single.count) runs (lowest – highest) | \(ms(single.map(\.p99).min() ?? .zero)) – **\(ms(single.map(\.p99).max() ?? .zero))** |
+                """
         }
     }
 
@@ -87,59 +105,65 @@ public struct LogBenchmark: Sendable {
                 _ = try await log.append(Array(batchEvents[start..<min(start + batchSize, batchEvents.count)]))
             }
             appendTimes.append(clock.now - started)
+            progress("  COPY \(grouped(Double(events) / copyTimes.last!.seconds)) events/s, append \(grouped(Double(events) / appendTimes.last!.seconds)) events/s")
         }
-        let copyTime = copyTimes.sorted()[rounds / 2]
-        let appendTime = appendTimes.sorted()[rounds / 2]
-
-        // 3. The whole producer path: envelope parsing, schema validation, partitioning, append.
-        let lines = (0..<events).map { i -> [UInt8] in
-            let d = makeDraft(i, run: "v")
-            return JSONWriter.bytes(["key": .string(d.key), "type": .string(d.type), "id": .string(d.id!), "payload": d.payload])
-        }
-        progress("validated append of \(events) JSON lines...")
-        var started = clock.now
-        for start in stride(from: 0, to: lines.count, by: batchSize) {
-            var batch: [PreparedEvent] = []
-            batch.reserveCapacity(batchSize)
-            for (i, line) in lines[start..<min(start + batchSize, lines.count)].enumerated() {
-                let draft = try EnvelopeReader.draft(fromLine: line, topic: topic, defaultSource: "bench",
-                    location: InputLocation(source: "bench", line: start + i + 1))
-                batch.append(try producer.prepare(draft))
-            }
-            _ = try await log.append(batch)
-        }
-        let validatedTime = clock.now - started
-
-        // 4. Single-event appends from concurrent producers.
-        progress("\(singleEvents) single-event appends from \(producers) producers...")
-        let perProducer = singleEvents / producers
-        started = clock.now
-        let latencies = try await withThrowingTaskGroup(of: LatencyRecorder.self) { group in
-            for w in 0..<producers {
-                group.addTask {
-                    var recorder = LatencyRecorder()
-                    for i in 0..<perProducer {
-                        let e = try producer.prepare(makeDraft(w * perProducer + i, run: "s"))
-                        let t0 = clock.now
-                        _ = try await log.append([e])
-                        recorder.record(clock.now - t0)
-                    }
-                    return recorder
-                }
-            }
-            var all = LatencyRecorder()
-            for try await r in group { all.merge(r) }
-            return all
-        }
-        let singleTime = clock.now - started
         try await client.query("DROP TABLE public.bench_raw_events", logger: logger)
 
+        // 3. The whole producer path: envelope parsing, schema validation, partitioning, append.
+        var validated: [Double] = []
+        for round in 0..<rounds {
+            let lines = (0..<events).map { i -> [UInt8] in
+                let d = makeDraft(i, run: "v\(round)")
+                return JSONWriter.bytes(["key": .string(d.key), "type": .string(d.type), "id": .string(d.id!), "payload": d.payload])
+            }
+            progress("round \(round + 1)/\(rounds): validated append of \(events) JSON lines...")
+            let started = clock.now
+            for start in stride(from: 0, to: lines.count, by: batchSize) {
+                var batch: [PreparedEvent] = []
+                batch.reserveCapacity(batchSize)
+                for (i, line) in lines[start..<min(start + batchSize, lines.count)].enumerated() {
+                    let draft = try EnvelopeReader.draft(fromLine: line, topic: topic, defaultSource: "bench",
+                        location: InputLocation(source: "bench", line: start + i + 1))
+                    batch.append(try producer.prepare(draft))
+                }
+                _ = try await log.append(batch)
+            }
+            validated.append(Double(events) / (clock.now - started).seconds)
+        }
+
+        // 4. Single-event appends from concurrent producers.
+        var single: [SingleRun] = []
+        let perProducer = singleEvents / producers
+        for round in 0..<rounds {
+            progress("round \(round + 1)/\(rounds): \(singleEvents) single-event appends from \(producers) producers...")
+            let started = clock.now
+            let latencies = try await withThrowingTaskGroup(of: LatencyRecorder.self) { group in
+                for w in 0..<producers {
+                    group.addTask {
+                        var recorder = LatencyRecorder()
+                        for i in 0..<perProducer {
+                            let e = try producer.prepare(makeDraft(w * perProducer + i, run: "s\(round)"))
+                            let t0 = clock.now
+                            _ = try await log.append([e])
+                            recorder.record(clock.now - t0)
+                        }
+                        return recorder
+                    }
+                }
+                var all = LatencyRecorder()
+                for try await r in group { all.merge(r) }
+                return all
+            }
+            let run = SingleRun(eventsPerSecond: Double(perProducer * producers) / (clock.now - started).seconds,
+                p50: latencies.percentile(50), p99: latencies.percentile(99), max: latencies.percentile(100))
+            single.append(run)
+            progress("  \(grouped(run.eventsPerSecond)) events/s, p50 \(ms(run.p50)), p99 \(ms(run.p99)), max \(ms(run.max))")
+        }
+
         return Report(
-            appendEventsPerSecond: Double(events) / appendTime.seconds,
-            copyEventsPerSecond: Double(events) / copyTime.seconds,
-            validatedAppendEventsPerSecond: Double(events) / validatedTime.seconds,
-            singleEventsPerSecond: Double(perProducer * producers) / singleTime.seconds,
-            singleP50: latencies.percentile(50), singleP99: latencies.percentile(99), singleMax: latencies.percentile(100))
+            appendEventsPerSecond: appendTimes.map { Double(events) / $0.seconds },
+            copyEventsPerSecond: copyTimes.map { Double(events) / $0.seconds },
+            validatedAppendEventsPerSecond: validated, single: single, producers: producers)
     }
 
     func makeDraft(_ i: Int, run: String) -> EventDraft {

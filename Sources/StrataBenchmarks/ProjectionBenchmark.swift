@@ -16,13 +16,28 @@ public struct ProjectionBenchmark: Sendable {
     /// Replays and baseline COPYs are each repeated, alternating, and the best of each compared:
     /// on a shared 2-core machine single runs of either vary by ±25%.
     public var rounds: Int
+    /// A folder for each live run's samples (`live-N.tsv`: sent at, visible after, acknowledged
+    /// after, partition), to see where a tail comes from; nil writes none.
+    public var samplesDirectory: String?
 
-    public init(events: Int = 1_000_000, keys: Int = 10_000, liveRate: Int = 1000, liveSeconds: Int = 15, rounds: Int = 3) {
+    public init(
+        events: Int = 1_000_000, keys: Int = 10_000, liveRate: Int = 1000, liveSeconds: Int = 15, rounds: Int = 3,
+        samplesDirectory: String? = nil
+    ) {
+        self.samplesDirectory = samplesDirectory
         self.events = events
         self.keys = keys
         self.liveRate = liveRate
         self.liveSeconds = liveSeconds
         self.rounds = max(1, rounds)
+    }
+
+    /// Latency from append to visible in the view, one run.
+    public struct LiveRun: Sendable {
+        public var events: Int
+        public var p50: Duration
+        public var p99: Duration
+        public var max: Duration
     }
 
     public struct Report: Sendable {
@@ -35,10 +50,8 @@ public struct ProjectionBenchmark: Sendable {
         /// The same COPY split over one connection per partition, as many writers as the replay has.
         public var copyStreams: Int
         public var parallelCopyRowsPerSecond: [Double]
-        public var liveEvents: Int
-        public var liveP50: Duration
-        public var liveP99: Duration
-        public var liveMax: Duration
+        /// One live-latency run right after each replay.
+        public var live: [LiveRun]
 
         public var bestReplay: Double { replayEventsPerSecond.max() ?? 0 }
         public var bestCopy: Double { copyRowsPerSecond.max() ?? 0 }
@@ -56,11 +69,14 @@ public struct ProjectionBenchmark: Sendable {
                 | replay / \(copyStreams) COPYs at once, best of each | \(String(format: "%.2f", bestReplay / (parallelCopyRowsPerSecond.max() ?? 1)))x |
                 | reading the log alone (the same events, decoded, all partitions at once, no projection) | \(grouped(readEventsPerSecond)) events/s |
                 | first build (generation 1 from offset zero) | \(grouped(firstBuildEventsPerSecond)) events/s |
-                | live latency, append to visible in the view, at \(liveEventsRate) events/s (\(grouped(Double(liveEvents))) events) | p50 \(ms(liveP50)), p99 \(ms(liveP99)), max \(ms(liveMax)) |
+                \(live.enumerated().map { i, run in
+                    "| live latency right after replay \(i + 1), append to visible in the view, \(liveRate) events/s (\(grouped(Double(run.events))) events) | p50 \(ms(run.p50)), p99 \(ms(run.p99)), max \(ms(run.max)) |"
+                }.joined(separator: "\n"))
+                | live p99 over the \(live.count) runs (lowest – highest) | \(ms(live.map(\.p99).min() ?? .zero)) – **\(ms(live.map(\.p99).max() ?? .zero))** |
                 """
         }
 
-        var liveEventsRate: String { "1,000" }
+        public var liveRate: String
     }
 
     /// `listener` is the log's notification service: running it lets workers wake on appends
@@ -107,18 +123,28 @@ public struct ProjectionBenchmark: Sendable {
         let read = try await readAll(log: log)
 
         var replays: [Double] = []
+        var live: [LiveRun] = []
         var copies: [Double] = []
         var parallelCopies: [Double] = []
         var copyRows = 0
         let partitions = try await log.endOffsets(topic: "demo").count
         for round in 1...rounds {
             progress("round \(round)/\(rounds): replay (a new generation beside the live one)...")
+            // The log grows by each live run's events: the replay covers them too.
+            let replayed = try await log.endOffsets(topic: "demo").reduce(0, +)
             _ = try await catalog.startReplay(projection)
             started = clock.now
             try await runWorker(projection, settings: settings, log: log, client: client, logger: logger) {
                 try await caughtUp(client: client, log: log, logger: logger)
             }
-            replays.append(Double(events) / (clock.now - started).seconds)
+            replays.append(Double(replayed) / (clock.now - started).seconds)
+
+            // Live latency right after the replay: the old generation is being dropped, the new
+            // one's tables are fresh, and autovacuum and checkpoints follow the bulk writes.
+            progress("round \(round)/\(rounds): live latency at \(liveRate) events/s for \(liveSeconds) s, right after the replay...")
+            let latencies = try await liveLatency(projection, round: round, settings: settings, log: log, producer: producer, client: client, logger: logger)
+            live.append(LiveRun(events: latencies.samples.count, p50: latencies.percentile(50), p99: latencies.percentile(99), max: latencies.percentile(100)))
+            progress("  live p50 \(ms(live.last!.p50)), p99 \(ms(live.last!.p99)), max \(ms(live.last!.max))")
 
             progress("round \(round)/\(rounds): raw COPY of the view rows...")
             let live = try await catalog.activeGenerations(projection.name).first { $0.state == .live }!
@@ -131,14 +157,10 @@ public struct ProjectionBenchmark: Sendable {
             progress("  replay \(grouped(replays.last!)) events/s, COPY \(grouped(copies.last!)) rows/s, \(partitions) COPYs at once \(grouped(parallelCopies.last!)) rows/s")
         }
 
-        progress("live latency at \(liveRate) events/s for \(liveSeconds) s...")
-        let latencies = try await liveLatency(projection, settings: settings, log: log, producer: producer, client: client, logger: logger)
-
         return Report(
             events: events, firstBuildEventsPerSecond: Double(events) / firstBuild.seconds, readEventsPerSecond: read,
             replayEventsPerSecond: replays, copyRows: copyRows, copyRowsPerSecond: copies, copyStreams: partitions,
-            parallelCopyRowsPerSecond: parallelCopies, liveEvents: latencies.samples.count,
-            liveP50: latencies.percentile(50), liveP99: latencies.percentile(99), liveMax: latencies.percentile(100))
+            parallelCopyRowsPerSecond: parallelCopies, live: live, liveRate: grouped(Double(liveRate)))
     }
 
     /// Reads every event of the bench topic the way a catching-up worker does (each partition in
@@ -255,7 +277,7 @@ public struct ProjectionBenchmark: Sendable {
     /// Appends single events at `liveRate`/s while the worker runs; a watcher polls the checkpoints
     /// (committed with the view rows) and records when each event became visible.
     func liveLatency(
-        _ projection: any Projection, settings: WorkerSettings, log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger
+        _ projection: any Projection, round: Int, settings: WorkerSettings, log: any EventLog, producer: EventProducer, client: PostgresClient, logger: Logger
     ) async throws -> LatencyRecorder {
         let worker = ProjectionWorker(projections: [projection], log: log, client: client, settings: settings, logger: logger)
         let tracker = VisibilityTracker()
@@ -286,11 +308,11 @@ public struct ProjectionBenchmark: Sendable {
                         next += interval
                         try await clock.sleep(until: next)
                         senders.addTask {
-                            let draft = EventDraft(topic: "demo", key: "live-\(i % 1000)", type: "demo.event", id: "live-\(i)",
+                            let draft = EventDraft(topic: "demo", key: "live-\(i % 1000)", type: "demo.event", id: "live-\(round)-\(i)",
                                 source: "bench", payload: ["amount": .int(i)])
                             let t0 = clock.now
                             let receipt = try await producer.append([draft])[0]
-                            await tracker.appended(receipt.partition, receipt.offset, at: t0)
+                            await tracker.appended(receipt.partition, receipt.offset, at: t0, acknowledgedAfter: clock.now - t0)
                         }
                     }
                     try await senders.waitForAll()
@@ -300,21 +322,28 @@ public struct ProjectionBenchmark: Sendable {
             try await group.next()
             group.cancelAll()
         }
+        if let samplesDirectory {
+            let path = URL(fileURLWithPath: samplesDirectory).appendingPathComponent("live-\(round).tsv").path
+            try await tracker.samplesTSV().write(toFile: path, atomically: true, encoding: .utf8)
+            progress("  samples: \(path)")
+        }
         return await tracker.latencies
     }
 }
 
 /// Matches appended events with the moment their partition's checkpoint passed them.
 actor VisibilityTracker {
-    private var pending: [Int: [(offset: Int64, at: ContinuousClock.Instant)]] = [:]
+    private var pending: [Int: [(offset: Int64, at: ContinuousClock.Instant, acknowledged: Duration)]] = [:]
     private var checkpoints: [Int: (Int64, ContinuousClock.Instant)] = [:]
     private(set) var latencies = LatencyRecorder()
+    /// Per event: when it was sent, how long until visible, how long until acknowledged, partition.
+    private var samples: [(sent: ContinuousClock.Instant, visible: Duration, acknowledged: Duration, partition: Int)] = []
 
-    func appended(_ partition: Int, _ offset: Int64, at start: ContinuousClock.Instant) {
+    func appended(_ partition: Int, _ offset: Int64, at start: ContinuousClock.Instant, acknowledgedAfter acknowledged: Duration) {
         if let (next, seen) = checkpoints[partition], next > offset {
-            latencies.record(max(.zero, seen - start))
+            record(start, max(.zero, seen - start), acknowledged, partition)
         } else {
-            pending[partition, default: []].append((offset, start))
+            pending[partition, default: []].append((offset, start, acknowledged))
         }
     }
 
@@ -324,7 +353,7 @@ actor VisibilityTracker {
             guard var list = pending[partition] else { continue }
             list.removeAll { entry in
                 if entry.offset < next {
-                    latencies.record(now - entry.at)
+                    record(entry.at, now - entry.at, entry.acknowledged, partition)
                     return true
                 }
                 return false
@@ -333,5 +362,21 @@ actor VisibilityTracker {
         }
     }
 
+    private func record(_ sent: ContinuousClock.Instant, _ visible: Duration, _ acknowledged: Duration, _ partition: Int) {
+        latencies.record(visible)
+        samples.append((sent, visible, acknowledged, partition))
+    }
+
     func allSeen(_ total: Int) -> Bool { latencies.samples.count >= total }
+
+    /// The samples in send order, seconds from the first and milliseconds, tab-separated.
+    func samplesTSV() -> String {
+        let sorted = samples.sorted { $0.sent < $1.sent }
+        guard let first = sorted.first?.sent else { return "sent_s\tvisible_ms\tacknowledged_ms\tpartition\n" }
+        var out = "sent_s\tvisible_ms\tacknowledged_ms\tpartition\n"
+        for s in sorted {
+            out += String(format: "%.4f\t%.2f\t%.2f\t%d\n", (s.sent - first).seconds, s.visible.milliseconds, s.acknowledged.milliseconds, s.partition)
+        }
+        return out
+    }
 }

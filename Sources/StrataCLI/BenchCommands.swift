@@ -113,10 +113,11 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Events to replay.") var events = 1_000_000
         @Option(help: "Distinct keys.") var keys = 10_000
         @Option(name: .customLong("live-seconds"), help: "Seconds of live traffic at 1,000 events/s.") var liveSeconds = 15
-        @Option(help: "Replays and baseline COPYs, alternating; the best of each is compared.") var rounds = 3
+        @Option(help: "Rounds of replay, live latency right after it, and the baseline COPYs; every round is printed.") var rounds = 3
+        @Option(help: "Folder for each live run's per-event samples (live-N.tsv: sent, visible, acknowledged, partition).") var samples: String?
 
         func run() async throws {
-            let bench = ProjectionBenchmark(events: events, keys: keys, liveSeconds: liveSeconds, rounds: rounds)
+            let bench = ProjectionBenchmark(events: events, keys: keys, liveSeconds: liveSeconds, rounds: rounds, samplesDirectory: samples)
             try await withScratchDatabase(options) { strata in
                 let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
                 printLine(report.markdown)
@@ -134,10 +135,11 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "Events for the batched runs.") var events = 200_000
         @Option(name: .customLong("batch-size")) var batchSize = 1000
         @Option(help: "Concurrent single-event producers.") var producers = 16
-        @Option(name: .customLong("single-events"), help: "Total single-event appends.") var singleEvents = 20_000
+        @Option(name: .customLong("single-events"), help: "Total single-event appends per round.") var singleEvents = 20_000
+        @Option(help: "Rounds of each measurement (COPY and append alternate); every round is printed.") var rounds = 3
 
         func run() async throws {
-            let bench = LogBenchmark(events: events, batchSize: batchSize, producers: producers, singleEvents: singleEvents)
+            let bench = LogBenchmark(events: events, batchSize: batchSize, producers: producers, singleEvents: singleEvents, rounds: max(1, rounds))
             try await withScratchDatabase(options) { strata in
                 let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
                 printLine(report.markdown)
