@@ -159,6 +159,25 @@ public struct XDRReader: Sendable {
         return try body(&self)
     }
 
+    /// Skips `count` bytes of opaque data and their zero padding.
+    public mutating func skip(_ count: Int, _ type: String) throws {
+        _ = try take(count, type)
+        try skipPadding(count, type)
+    }
+
+    /// Reads an enum and fails unless its value is one of `values`.
+    public mutating func enumValue(_ type: String, in values: ClosedRange<Int64>) throws {
+        let start = offset
+        let v = Int64(try readInt32(type))
+        guard values.contains(v) else { throw error(type, "unknown enum value \(v)", at: start) }
+    }
+
+    public mutating func enumValue(_ type: String, in values: Set<Int64>) throws {
+        let start = offset
+        let v = Int64(try readInt32(type))
+        guard values.contains(v) else { throw error(type, "unknown enum value \(v)", at: start) }
+    }
+
     /// Reads a union discriminant and fails on arms this decoder does not know.
     public mutating func readDiscriminant(_ type: String, allowed: ClosedRange<Int32>) throws -> Int32 {
         let start = offset
