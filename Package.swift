@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-async-algorithms.git", from: "1.1.4"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // C shim over the system's libzstd: payload compression.
@@ -120,6 +121,10 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -196,6 +201,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataAtlas",
                 "StrataLedger",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -273,6 +279,7 @@ let package = Package(
             name: "StrataLedgerTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataLedger", "StrataTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -48,6 +48,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case .unknownTopic, .notFound: status = .notFound
         case .conflict: status = .conflict
         case .backend, .embeddedDatabase, .timeout: status = .serviceUnavailable
+        case .upstream: status = .badGateway
         default: status = .internalServerError
         }
         return APIError(status, error.code.name, error.message, location: error.location)

@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import StrataApp
 import StrataCore
@@ -8,7 +9,7 @@ import StrataLedger
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append events from source files: Stellar ledger exports, SBOMs, grants, git history, registry data.",
-        subcommands: [LedgerIngestCommand.self, SBOMIngestCommand.self, GrantsIngestCommand.self, GitIngestCommand.self, RegistryIngestCommand.self])
+        subcommands: [LedgerIngestCommand.self, XDRIngestCommand.self, DataLakeIngestCommand.self, SBOMIngestCommand.self, GrantsIngestCommand.self, GitIngestCommand.self, RegistryIngestCommand.self])
 }
 
 struct LedgerIngestCommand: AsyncParsableCommand {
@@ -38,6 +39,111 @@ struct LedgerIngestCommand: AsyncParsableCommand {
             }
             FileHandle.standardError.write(Data("\(line)\n".utf8))
             try await appendReporting(result.drafts, strata, what: "ledger events", batchSize: batchSize)
+        }
+    }
+}
+
+struct XDRIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "xdr",
+        abstract: "Ingest raw LedgerCloseMeta XDR files into the ledger_meta topic: one event per ledger.",
+        discussion: """
+            A file is base64 lines (one LedgerCloseMeta each), raw XDR (one LedgerCloseMeta or a LedgerCloseMetaBatch), \
+            or a Galexie batch compressed with zstd (.xdr.zst, .xdr.zstd). Every file is decoded and checked whole first \
+            (every union arm, length and padding, each header's hash); an error names the file, line or ledger, the XDR \
+            type and the byte offset, and nothing is appended. The topic holds one gapless hash chain: ledgers above its \
+            highest must continue it (the next sequence, the previous hash matching); ledgers already in it are duplicates.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "Files.") var paths: [String]
+
+    func run() async throws {
+        let paths = self.paths
+        try await options.run { strata in
+            var ledgers: [LedgerMetaLog.Ledger] = []
+            for path in paths { ledgers += try LedgerMetaFiles.read(path) }
+            let metaLog = LedgerMetaLog(log: strata.log, producer: strata.producer)
+            let position = try await metaLog.position()
+            let (top, appended) = try await metaLog.append(ledgers, after: position, network: nil, source: "ingest:xdr")
+            FileHandle.standardError.write(Data("""
+                read \(ledgers.count) ledgers from \(paths.count) files; appended \(appended) (\(ledgers.count - appended) already in the log); \
+                highest ledger \(top.map { String($0.sequence) } ?? "-")\n
+                """.utf8))
+        }
+    }
+}
+
+struct DataLakeIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "datalake",
+        abstract: "Read ledgers from a Galexie data lake (a directory or an HTTP(S) base URL) into the ledger_meta topic.",
+        discussion: """
+            Object names follow SEP-0054 from the root's .config.json (ledgersPerBatch, batchesPerPartition). The position \
+            is the log's: the topic's highest ledger, so a restart continues after it and never skips or doubles a ledger. \
+            A missing object (while a later one exists, or below --to), a corrupt object, or a ledger whose previous hash \
+            is not the hash of the one before stops the source with an error naming the ledger. With --follow it keeps \
+            polling for the next object until SIGTERM/SIGINT.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "The data lake's root: a directory, or an http(s):// base URL.") var location: String
+    @Option(help: "First ledger (needed while the topic is empty).") var from: UInt32?
+    @Option(help: "Last ledger (inclusive).") var to: UInt32?
+    @Flag(help: "Keep polling for new objects after the last one.") var follow = false
+    @Option(name: .customLong("poll-interval"), help: "Seconds between looks for the next object when following.") var pollInterval = 2.0
+    @Option(name: .customLong("ledgers-per-file"), help: "For a data lake without .config.json: ledgers per object.") var ledgersPerFile: UInt32?
+    @Option(name: .customLong("files-per-partition"), help: "For a data lake without .config.json: objects per partition folder.") var filesPerPartition: UInt32?
+    @Option(name: .customLong("request-timeout"), help: "Seconds per HTTP request.") var requestTimeout = 60.0
+    @Option(name: .customLong("ledgers-per-append"), help: "Ledgers per append transaction.") var ledgersPerAppend = 16
+
+    func validate() throws {
+        guard (ledgersPerFile == nil) == (filesPerPartition == nil) else {
+            throw ValidationError("--ledgers-per-file and --files-per-partition go together")
+        }
+        guard pollInterval > 0, pollInterval <= 3600 else { throw ValidationError("--poll-interval must be between 0 and 3600 seconds") }
+        guard requestTimeout > 0, requestTimeout <= 3600 else { throw ValidationError("--request-timeout must be between 0 and 3600 seconds") }
+        guard (1...10_000).contains(ledgersPerAppend) else { throw ValidationError("--ledgers-per-append must be between 1 and 10000") }
+        if let from, let to, from > to { throw ValidationError("--from \(from) is after --to \(to)") }
+    }
+
+    func run() async throws {
+        let (location, from, to, follow, pollInterval, requestTimeout) = (self.location, self.from, self.to, self.follow, self.pollInterval, self.requestTimeout)
+        let ledgersPerAppend = self.ledgersPerAppend
+        let layout = try ledgersPerFile.map { try GalexieLayout(ledgersPerBatch: $0, batchesPerPartition: filesPerPartition ?? 1) }
+        try await options.run { strata in
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                let store: any LedgerObjectStore
+                if location.hasPrefix("http://") || location.hasPrefix("https://") {
+                    guard let url = URL(string: location) else { throw StrataError(.invalidConfiguration, "not a URL: \(location)") }
+                    store = HTTPLedgerStore(base: url, client: client, timeout: .milliseconds(Int64(requestTimeout * 1000)), logger: strata.logger)
+                } else {
+                    var isDirectory: ObjCBool = false
+                    guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue else {
+                        throw StrataError(.invalidConfiguration, "no such directory: \(location)")
+                    }
+                    store = DirectoryLedgerStore(root: URL(fileURLWithPath: location))
+                }
+                var sourceOptions = DataLakeSource.Options(from: from, to: to, follow: follow)
+                sourceOptions.pollInterval = .milliseconds(Int64(pollInterval * 1000))
+                sourceOptions.ledgersPerAppend = ledgersPerAppend
+                let source = DataLakeSource(store: store, layout: layout, options: sourceOptions,
+                    ledgers: LedgerMetaLog(log: strata.log, producer: strata.producer), logger: strata.logger)
+                if follow {
+                    try await strata.runServices([source])
+                } else {
+                    let progress = try await source.ingest()
+                    FileHandle.standardError.write(Data("""
+                        read \(progress.objects) objects; appended \(progress.appended) ledgers (\(progress.duplicates) already in the log); \
+                        highest ledger \(progress.highest.map(String.init) ?? "-")\n
+                        """.utf8))
+                }
+                try await client.shutdown()
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
         }
     }
 }

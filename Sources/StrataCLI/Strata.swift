@@ -81,7 +81,7 @@ func exitCode(for error: StrataError) -> Int32 {
         return 65
     case .invalidConfiguration, .invalidTopology, .invalidSchema:
         return 78
-    case .backend, .embeddedDatabase:
+    case .backend, .embeddedDatabase, .upstream:
         return 69
     case .timeout:
         // EX_TEMPFAIL: try again later.

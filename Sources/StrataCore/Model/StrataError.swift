@@ -54,6 +54,8 @@ public struct StrataError: Error, Sendable, CustomStringConvertible {
         public static let invalidInput = Code("invalid_input")
         /// The operation conflicts with the current state (e.g. a replay already running).
         public static let conflict = Code("conflict")
+        /// A source Strata reads from (a data lake, a registry) failed or answered with an error.
+        public static let upstream = Code("upstream")
         /// A wait passed its deadline (the database did not answer in time); nothing is known to
         /// have happened.
         public static let timeout = Code("timeout")

@@ -1,0 +1,192 @@
+import Foundation
+import Logging
+import Metrics
+import ServiceLifecycle
+import StrataCore
+import StrataStellarXDR
+
+/// Reads a Galexie data lake into the `ledger_meta` topic: backfills a range, and with `follow`
+/// keeps polling for the next object as Galexie writes it.
+///
+/// The position is the log's: the topic's highest ledger (`LedgerMetaLog.position`), read at start,
+/// so a restart after a crash (even mid-object) continues at the next ledger, and appends of the
+/// same ledger again are duplicates. Continuity is checked against it: a missing object (while a
+/// later one exists, or below `to`) or a ledger that does not carry the hash of the one before stops
+/// the source with an error naming the ledger and the object. Nothing is ever skipped.
+public struct DataLakeSource: Service {
+    public struct Options: Sendable {
+        /// Where to start when the topic is empty; with a non-empty topic it may not be above the
+        /// ledger after the highest (that would leave a gap), and below it the source continues
+        /// after the highest.
+        public var from: UInt32?
+        /// The last ledger to read (inclusive); nil for the data lake's end (or forever, with `follow`).
+        public var to: UInt32?
+        public var follow = false
+        /// How often to look for the next object when following.
+        public var pollInterval: Duration = .seconds(2)
+        /// Ledgers per append transaction.
+        public var ledgersPerAppend = 16
+
+        public init(from: UInt32? = nil, to: UInt32? = nil, follow: Bool = false) {
+            self.from = from
+            self.to = to
+            self.follow = follow
+        }
+    }
+
+    /// What a run did, for its caller.
+    public struct Progress: Sendable, Equatable {
+        public var appended = 0
+        public var duplicates = 0
+        public var objects = 0
+        public var highest: UInt32?
+    }
+
+    public let store: any LedgerObjectStore
+    public let options: Options
+    public let ledgers: LedgerMetaLog
+    public let logger: Logger
+    private let layout: GalexieLayout?
+
+    /// `layout` nil reads the data lake's `.config.json`.
+    public init(store: any LedgerObjectStore, layout: GalexieLayout? = nil, options: Options, ledgers: LedgerMetaLog, logger: Logger) {
+        self.store = store
+        self.layout = layout
+        self.options = options
+        self.ledgers = ledgers
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        _ = try await cancelWhenGracefulShutdown { try await self.ingest() }
+    }
+
+    /// Reads the data lake's manifest, or fails saying how to go without one.
+    public func resolveLayout() async throws -> GalexieLayout {
+        if let layout { return layout }
+        guard let config = try await store.fetch(GalexieLayout.configName) else {
+            throw StrataError(.invalidConfiguration, """
+                \(store.location) has no \(GalexieLayout.configName) (Galexie writes one since v23); \
+                pass --ledgers-per-file and --files-per-partition
+                """)
+        }
+        return try GalexieLayout.parse(config: config, source: "\(store.location)/\(GalexieLayout.configName)")
+    }
+
+    /// Runs until `to`, the end of the data lake (without `follow`), cancellation, or an error.
+    @discardableResult
+    public func ingest() async throws -> Progress {
+        var layout = try await resolveLayout()
+        var position = try await ledgers.position()
+        var next: UInt32
+        if let top = position {
+            if let from = options.from, from > top.sequence &+ 1 {
+                throw StrataError(.invalidConfiguration, """
+                    the highest ledger in \(LedgerMetaLog.topic) is \(top.sequence): starting at \(from) would leave \
+                    \(top.sequence + 1)-\(from - 1) out; start at \(top.sequence + 1) or below
+                    """)
+            }
+            guard top.sequence < UInt32.max else { return Progress(highest: top.sequence) }
+            next = top.sequence + 1
+        } else {
+            guard let from = options.from else {
+                throw StrataError(.invalidConfiguration, "\(LedgerMetaLog.topic) holds no ledgers yet: pass --from LEDGER")
+            }
+            next = from
+        }
+        var progress = Progress(highest: position?.sequence)
+        if let to = options.to, next > to {
+            logger.info("the log already holds every ledger asked for", metadata: ["highest": "\(position?.sequence ?? 0)", "to": "\(to)"])
+            return progress
+        }
+        logger.info("reading the data lake", metadata: [
+            "store": "\(store.location)", "next": "\(next)", "to": "\(options.to.map(String.init) ?? "-")", "follow": "\(options.follow)",
+            "ledgers_per_batch": "\(layout.ledgersPerBatch)", "batches_per_partition": "\(layout.batchesPerPartition)",
+        ])
+        let highestGauge = Gauge(label: "strata_datalake_ledger")
+        let appendedCounter = Counter(label: "strata_datalake_ledgers_appended_total")
+        let clock = ContinuousClock()
+        var reported = clock.now
+        var appendedSinceReport = 0
+        while !Task.isCancelled {
+            let key = layout.objectKey(next)
+            guard let object = try await fetch(next, layout: &layout) else {
+                try await missing(next, key: key, layout: layout)
+                if options.follow {
+                    try await Task.sleep(for: options.pollInterval)
+                    continue
+                }
+                logger.info("reached the end of the data lake", metadata: ["highest": "\(position?.sequence ?? 0)"])
+                return progress
+            }
+            progress.objects += 1
+            let origin = "\(store.location)/\(key)"
+            let raw: [UInt8]
+            do { raw = try Zstd.decompress(object) } catch {
+                throw StrataError(.invalidInput, "\(error) (the object for ledger \(next))", at: InputLocation(source: origin))
+            }
+            let batch = try LedgerMetaFiles.batch(raw, origin: origin)
+            guard let first = batch.first?.summary.sequence, let last = batch.last?.summary.sequence, first <= next, next <= last else {
+                throw StrataError(.invalidInput, """
+                    the object for ledger \(next) holds ledgers \(batch.first?.summary.sequence ?? 0)-\(batch.last?.summary.sequence ?? 0)
+                    """, at: InputLocation(source: origin))
+            }
+            let stop = min(last, options.to ?? last)
+            let wanted = batch.filter { $0.summary.sequence >= next && $0.summary.sequence <= stop }
+            for start in stride(from: 0, to: wanted.count, by: max(1, options.ledgersPerAppend)) {
+                let chunk = Array(wanted[start..<min(start + max(1, options.ledgersPerAppend), wanted.count)])
+                let (top, appended) = try await ledgers.append(chunk, after: position, network: layout.networkPassphrase, source: "datalake")
+                position = top
+                progress.appended += appended
+                progress.duplicates += chunk.count - appended
+                appendedSinceReport += appended
+                appendedCounter.increment(by: appended)
+            }
+            progress.highest = position?.sequence
+            if let highest = position?.sequence { highestGauge.record(Int64(highest)) }
+            if clock.now - reported > .seconds(10) || (options.to.map { stop >= $0 } ?? false) {
+                let elapsed = (clock.now - reported).components
+                let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
+                logger.info("data lake progress", metadata: [
+                    "highest": "\(position?.sequence ?? 0)", "appended": "\(progress.appended)",
+                    "ledgers_per_second": "\(String(format: "%.1f", Double(appendedSinceReport) / max(seconds, 0.001)))",
+                ])
+                reported = clock.now
+                appendedSinceReport = 0
+            }
+            if let to = options.to, stop >= to { return progress }
+            guard stop < UInt32.max else { return progress }
+            next = stop + 1
+        }
+        return progress
+    }
+
+    /// The object holding `sequence`; tries the pre-v23 suffix once when the current one is missing,
+    /// and keeps to the suffix that was found.
+    private func fetch(_ sequence: UInt32, layout: inout GalexieLayout) async throws -> [UInt8]? {
+        if let bytes = try await store.fetch(layout.objectKey(sequence)) { return bytes }
+        let other = layout.fileExtension == GalexieLayout.currentExtension ? GalexieLayout.legacyExtension : GalexieLayout.currentExtension
+        guard let bytes = try await store.fetch(layout.objectKey(sequence, fileExtension: other)) else { return nil }
+        logger.notice("the data lake's objects end in \(other)", metadata: ["store": "\(store.location)"])
+        layout.fileExtension = other
+        return bytes
+    }
+
+    /// An object is missing: an error if the range asked for needs it or a later object exists
+    /// (a hole in the data lake); otherwise the data lake ends here (for now).
+    private func missing(_ sequence: UInt32, key: String, layout: GalexieLayout) async throws {
+        let end = layout.batchEnd(sequence)
+        if end < UInt32.max {
+            let later = layout.objectKey(end + 1)
+            if try await store.fetch(later) != nil {
+                throw StrataError(.invalidInput, """
+                    ledger \(sequence) is missing from the data lake: there is no \(key), but the later \(later) exists
+                    """, at: InputLocation(source: store.location))
+            }
+        }
+        if !options.follow, let to = options.to, sequence <= to {
+            throw StrataError(.invalidInput, "ledger \(sequence) is not in the data lake (no \(key)); ledgers up to \(to) were asked for",
+                at: InputLocation(source: store.location))
+        }
+    }
+}
