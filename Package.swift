@@ -186,6 +186,7 @@ let package = Package(
             name: "StrataBenchmarks",
             dependencies: [
                 "StrataAtlasModel",
+                "StrataStellarXDR",
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataAtlas",
@@ -279,6 +280,7 @@ let package = Package(
             name: "StrataLedgerTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataLedger", "StrataTestSupport",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

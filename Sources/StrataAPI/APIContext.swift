@@ -23,6 +23,8 @@ public struct APIDependencies: Sendable {
     public var rateLimiter: RateLimiter?
     /// Whether the database answers; while it does not, requests get 503 at once.
     public var probe: DatabaseProbe?
+    /// The process's sources (data lake followers, ...), reported in `/health`.
+    public var sources: SourceHealth?
     /// The longest a request may take to produce its response (a streamed body may go on).
     public var requestDeadline: Duration = .seconds(15)
 

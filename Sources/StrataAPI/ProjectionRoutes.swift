@@ -36,7 +36,8 @@ struct ProjectionRoutes: APIRoutes {
 ///
 /// `/health` answers 503 `unavailable` at once while the database is down (known from the probe),
 /// or when a status query misses its 5 s deadline;
-/// 200 `degraded` when a projection is halted or has a stalled partition; 200 `ok` otherwise.
+/// 200 `degraded` when a projection is halted or has a stalled partition, or a source is down;
+/// 200 `ok` otherwise.
 struct HealthRoutes: APIRoutes {
     /// For the status queries of a live database (an outage is known from the probe at once), so
     /// generous enough for a busy one.
@@ -56,20 +57,28 @@ struct HealthRoutes: APIRoutes {
                     try await ProjectionStatus.all(client: deps.client, log: deps.log, logger: deps.logger)
                 }
                 let degraded = statuses.filter { $0.state.isDegraded }
+                let sources = deps.sources?.statuses ?? []
+                let sourcesDown = sources.filter { !$0.up }
                 var body: [String: JSONValue] = [
-                    "status": .string(degraded.isEmpty ? "ok" : "degraded"), "database": "ok",
+                    "status": .string(degraded.isEmpty && sourcesDown.isEmpty ? "ok" : "degraded"), "database": "ok",
                     "projections": .array(statuses.map {
                         ["projection": .string($0.projection), "state": .string($0.state.rawValue), "lag_events": .int($0.lagEvents),
                          "lag_seconds": .double(($0.lagSeconds * 1000).rounded() / 1000), "dead_letters": .int($0.deadLetters),
                          "halted_partitions": .int($0.haltedPartitions), "stalled_partitions": .int($0.stalledPartitions)]
                     }),
                 ]
-                if !degraded.isEmpty {
+                if !sources.isEmpty {
+                    body["sources"] = .array(sources.map {
+                        ["source": .string($0.name), "state": .string($0.up ? "up" : "down"), "detail": .string($0.detail),
+                         "since": .string(RFC3339.format($0.since))]
+                    })
+                }
+                if !degraded.isEmpty || !sourcesDown.isEmpty {
                     body["reasons"] = .array(degraded.map { s in
                         .string(s.state == .halted
                             ? "\(s.projection): \(s.haltedPartitions) partition(s) halted on a poison event (strata dead-letters list)"
                             : "\(s.projection): \(s.stalledPartitions) partition(s) with events waiting made no progress for \(Int(LagMonitor.stallAfter)) s")
-                    })
+                    } + sourcesDown.map { .string("source \($0.name) is down: \($0.detail)") })
                 }
                 return JSONResponse.make(.object(body))
             } catch {

@@ -21,6 +21,8 @@ public struct ServerSettings: Sendable {
     public var rateLimitPerMinute = 100
     /// Rate-limit the client `X-Forwarded-For` names rather than the connection's peer (behind a proxy).
     public var trustForwardedFor = false
+    /// The sources this process runs, for `/health`.
+    public var sources: SourceHealth?
 
     public init() {}
 }
@@ -32,11 +34,13 @@ public enum RouteRegistry {
 
 extension StrataContext {
     public func apiDependencies(
-        writeToken: String?, metrics: Bool, webhookSecret: String? = nil, rateLimitPerMinute: Int = 0, trustForwardedFor: Bool = false
+        writeToken: String?, metrics: Bool, webhookSecret: String? = nil, rateLimitPerMinute: Int = 0, trustForwardedFor: Bool = false,
+        sources: SourceHealth? = nil
     ) -> APIDependencies {
         var deps = APIDependencies(log: log, producer: producer, client: client, logger: logger, writeToken: writeToken,
             metrics: metrics ? StrataMetrics.registry() : nil, webhookSecret: webhookSecret)
         deps.probe = probe
+        deps.sources = sources
         if rateLimitPerMinute > 0 { deps.rateLimiter = RateLimiter(perMinute: rateLimitPerMinute, trustForwardedFor: trustForwardedFor) }
         return deps
     }
@@ -44,7 +48,7 @@ extension StrataContext {
     /// The HTTP application serving the API.
     public func makeApplication(_ settings: ServerSettings) -> some ApplicationProtocol {
         let deps = apiDependencies(writeToken: settings.writeToken, metrics: true, webhookSecret: settings.webhookSecret,
-            rateLimitPerMinute: settings.rateLimitPerMinute, trustForwardedFor: settings.trustForwardedFor)
+            rateLimitPerMinute: settings.rateLimitPerMinute, trustForwardedFor: settings.trustForwardedFor, sources: settings.sources)
         let router = buildRouter(deps, routes: RouteRegistry.all())
         return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"),
             logger: logger)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Logging
 import StrataApp
 import StrataCore
 import StrataAtlas
@@ -114,17 +115,7 @@ struct DataLakeIngestCommand: AsyncParsableCommand {
         try await options.run { strata in
             let client = HTTPClient(eventLoopGroupProvider: .singleton)
             do {
-                let store: any LedgerObjectStore
-                if location.hasPrefix("http://") || location.hasPrefix("https://") {
-                    guard let url = URL(string: location) else { throw StrataError(.invalidConfiguration, "not a URL: \(location)") }
-                    store = HTTPLedgerStore(base: url, client: client, timeout: .milliseconds(Int64(requestTimeout * 1000)), logger: strata.logger)
-                } else {
-                    var isDirectory: ObjCBool = false
-                    guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue else {
-                        throw StrataError(.invalidConfiguration, "no such directory: \(location)")
-                    }
-                    store = DirectoryLedgerStore(root: URL(fileURLWithPath: location))
-                }
+                let store = try dataLakeStore(location, client: client, timeout: .milliseconds(Int64(requestTimeout * 1000)), logger: strata.logger)
                 var sourceOptions = DataLakeSource.Options(from: from, to: to, follow: follow)
                 sourceOptions.pollInterval = .milliseconds(Int64(pollInterval * 1000))
                 sourceOptions.ledgersPerAppend = ledgersPerAppend
@@ -146,6 +137,19 @@ struct DataLakeIngestCommand: AsyncParsableCommand {
             }
         }
     }
+}
+
+/// A data lake's store: an http(s):// base URL, or a directory.
+func dataLakeStore(_ location: String, client: HTTPClient, timeout: Duration = .seconds(60), logger: Logger) throws -> any LedgerObjectStore {
+    if location.hasPrefix("http://") || location.hasPrefix("https://") {
+        guard let url = URL(string: location) else { throw StrataError(.invalidConfiguration, "not a URL: \(location)") }
+        return HTTPLedgerStore(base: url, client: client, timeout: timeout, logger: logger)
+    }
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: location, isDirectory: &isDirectory), isDirectory.boolValue else {
+        throw StrataError(.invalidConfiguration, "no such directory: \(location)")
+    }
+    return DirectoryLedgerStore(root: URL(fileURLWithPath: location))
 }
 
 /// Validates every draft first (one bad draft appends nothing), then appends in batches and

@@ -1,8 +1,10 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import ServiceLifecycle
 import StrataApp
 import StrataCore
+import StrataLedger
 import StrataProjections
 
 struct Serve: AsyncParsableCommand {
@@ -26,6 +28,10 @@ struct Serve: AsyncParsableCommand {
     var trustForwardedFor = false
     @Flag(name: .customLong("no-workers"), help: "Serve only; run projections elsewhere (strata work).") var noWorkers = false
     @Flag(help: "Load the demo data first.") var demo = false
+    @Option(help: "Follow a Galexie data lake (a directory or an http(s):// base URL) into ledger_meta.") var datalake: String?
+    @Option(name: .customLong("datalake-from"), help: "First ledger, while ledger_meta is empty.") var datalakeFrom: UInt32?
+    @Option(name: .customLong("datalake-poll-interval"), help: "Seconds between looks for the next object.") var datalakePoll = 2.0
+    @Option(name: .customLong("datalake-retry"), help: "Seconds before a stopped data lake source is tried again.") var datalakeRetry = 30.0
 
     func run() async throws {
         var server = ServerSettings()
@@ -39,6 +45,11 @@ struct Serve: AsyncParsableCommand {
         server.trustForwardedFor = trustForwardedFor
         let settings = try worker.settings()
         let (noWorkers, demo) = (self.noWorkers, self.demo)
+        guard datalakePoll > 0, datalakePoll <= 3600, datalakeRetry > 0, datalakeRetry <= 3600 else {
+            throw ValidationError("--datalake-poll-interval and --datalake-retry must be between 0 and 3600 seconds")
+        }
+        let (datalake, datalakeFrom, datalakePoll, datalakeRetry) = (self.datalake, self.datalakeFrom, self.datalakePoll, self.datalakeRetry)
+        if datalake != nil { server.sources = SourceHealth() }
         let demoData = env["STRATA_DEMO_DATA"]
         let serverSettings = server
         try await options.run { strata in
@@ -51,13 +62,32 @@ struct Serve: AsyncParsableCommand {
                 services.append(ProjectionWorker(projections: projections, log: strata.log, client: strata.client,
                     settings: settings, logger: strata.logger, onBatch: StrataMetrics.recordBatch))
             }
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            if let datalake, let health = serverSettings.sources {
+                var options = DataLakeSource.Options(from: datalakeFrom, follow: true)
+                options.pollInterval = .milliseconds(Int64(datalakePoll * 1000))
+                let store: any LedgerObjectStore
+                do { store = try dataLakeStore(datalake, client: http, logger: strata.logger) } catch {
+                    try? await http.shutdown()
+                    throw error
+                }
+                let source = DataLakeSource(store: store, options: options,
+                    ledgers: LedgerMetaLog(log: strata.log, producer: strata.producer), logger: strata.logger)
+                services.append(SupervisedDataLakeSource(source: source, health: health, retryInterval: .milliseconds(Int64(datalakeRetry * 1000))))
+            }
             FileHandle.standardError.write(Data("""
                 strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.databaseDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
-                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))
+                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")
 
                 """.utf8))
-            try await strata.runServices(services)
+            do {
+                try await strata.runServices(services)
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+            try? await http.shutdown()
         }
     }
 }

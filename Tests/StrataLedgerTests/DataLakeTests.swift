@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NIOHTTP1
 import StrataApp
 import StrataCore
 import StrataLedger
@@ -188,11 +189,26 @@ final class LakeServer: Sendable {
                 let store = HTTPLedgerStore(base: try #require(URL(string: "http://127.0.0.1:\(bound)")),
                     client: client, timeout: .seconds(5), logger: Self.logger)
                 let following = source(store, strata, from: 1000, follow: true, perAppend: 3)
-                group.addTask { try await following.ingest() }
-                try await waitUntil("ledger 1007 is in the log") { try await LedgerMetaLog(log: strata.log, producer: strata.producer).position()?.sequence == 1007 }
-                // Galexie writes the next objects while the source follows.
-                try lake.write(1008...1023)
-                try await waitUntil("ledger 1023 is in the log") { try await LedgerMetaLog(log: strata.log, producer: strata.producer).position()?.sequence == 1023 }
+                let failure = Mutex<String?>(nil)
+                group.addTask {
+                    do { try await following.ingest() } catch is CancellationError {} catch {
+                        failure.withLock { $0 = "\(error)" }
+                    }
+                }
+                @Sendable func reached(_ sequence: UInt32) async throws -> Bool {
+                    if let error = failure.withLock({ $0 }) {
+                        Issue.record("the source stopped: \(error)")
+                        throw CancellationError()
+                    }
+                    return try await LedgerMetaLog(log: strata.log, producer: strata.producer).position()?.sequence == sequence
+                }
+                try await waitUntil("ledger 1007 is in the log") { try await reached(1007) }
+                // Galexie writes the next objects while the source follows, one by one.
+                for start in stride(from: UInt32(1008), to: 1024, by: 2) {
+                    try lake.write(start...(start + 1))
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                try await waitUntil("ledger 1023 is in the log") { try await reached(1023) }
                 group.cancelAll()
                 try? await group.waitForAll()
             }
@@ -289,6 +305,53 @@ final class LakeServer: Sendable {
             try await waitUntil("ledger 1095 is in the log", timeout: .seconds(60)) { try await metaLog.position()?.sequence == 1095 }
             #expect(await last.stop(within: .seconds(10)) != nil, "SIGTERM stops a following source")
             try await expectChain(strata, 1000...1095)
+        }
+    }
+
+    /// `strata serve --datalake`: a hole in the data lake makes `/health` degraded (with the ledger
+    /// named) and `strata_datalake_up` 0; once the object appears the source resumes by itself.
+    @Test func serveFollowsADataLakeAndReportsItsFaults() async throws {
+        let lake = try LakeFixture.make(count: 12)
+        defer { try? FileManager.default.removeItem(at: lake.root) }
+        try lake.write(1000...1011)
+        try lake.remove(1004)
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await client.shutdown() } }
+        @Sendable func get(_ url: String) async -> (Int, String) {
+            do {
+                let response = try await client.execute(HTTPClientRequest(url: url), timeout: .seconds(5))
+                let body = try await response.body.collect(upTo: 1 << 20)
+                return (Int(response.status.code), String(buffer: body))
+            } catch { return (0, "\(error)") }
+        }
+        try await TestEnvironment.withStrata { strata in
+            let url = try #require(strata.configuration.databaseURL)
+            let port = 10_000 + Int(getpid() % 5_000) + Int.random(in: 0...4_000)
+            let base = "http://127.0.0.1:\(port)"
+            let server = try WorkerProcess(arguments: [
+                "serve", "--database-url", url, "--port", String(port), "--no-workers", "--rate-limit", "0", "--datalake", lake.root.path,
+                "--datalake-from", "1000", "--datalake-poll-interval", "0.1", "--datalake-retry", "0.3",
+            ], id: "serve-datalake")
+            try await waitUntil("/health names the missing ledger", timeout: .seconds(60)) {
+                let (status, body) = await get("\(base)/health")
+                return status == 200 && body.contains("\"degraded\"") && body.contains("ledger 1004 is missing from the data lake")
+            }
+            let (_, metrics) = await get("\(base)/metrics")
+            #expect(metrics.contains("strata_datalake_up 0"), "\(metrics.prefix(2000))")
+            try await expectChain(strata, 1000...1003)
+            // The object appears: the source resumes by itself.
+            try lake.write(1004...1005)
+            let metaLog = LedgerMetaLog(log: strata.log, producer: strata.producer)
+            try await waitUntil("the source catches up") { try await metaLog.position()?.sequence == 1011 }
+            try await waitUntil("/health is ok again") {
+                let (status, body) = await get("\(base)/health")
+                return status == 200 && body.contains("\"status\":\"ok\"") && body.contains("waiting for ledger 1012")
+            }
+            let (_, after) = await get("\(base)/metrics")
+            #expect(after.contains("strata_datalake_up 1"))
+            #expect(after.contains("strata_datalake_ledger 1011"))
+            #expect(await server.stop(within: .seconds(10)) != nil, "SIGTERM stops serve: \(server.output.suffix(2000))")
+            try await expectChain(strata, 1000...1011)
         }
     }
 

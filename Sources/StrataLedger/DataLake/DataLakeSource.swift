@@ -47,6 +47,9 @@ public struct DataLakeSource: Service {
     public let ledgers: LedgerMetaLog
     public let logger: Logger
     private let layout: GalexieLayout?
+    /// Where it reports how it stands (`/health`), under `name`.
+    public var health: SourceHealth?
+    public var name = "datalake"
 
     /// `layout` nil reads the data lake's `.config.json`.
     public init(store: any LedgerObjectStore, layout: GalexieLayout? = nil, options: Options, ledgers: LedgerMetaLog, logger: Logger) {
@@ -112,6 +115,7 @@ public struct DataLakeSource: Service {
             let key = layout.objectKey(next)
             guard let object = try await fetch(next, layout: &layout) else {
                 try await missing(next, key: key, layout: layout)
+                health?.report(name, up: true, detail: "waiting for ledger \(next) (\(key))")
                 if options.follow {
                     try await Task.sleep(for: options.pollInterval)
                     continue
@@ -143,7 +147,10 @@ public struct DataLakeSource: Service {
                 appendedCounter.increment(by: appended)
             }
             progress.highest = position?.sequence
-            if let highest = position?.sequence { highestGauge.record(Int64(highest)) }
+            if let highest = position?.sequence {
+                highestGauge.record(Int64(highest))
+                health?.report(name, up: true, detail: "at ledger \(highest)")
+            }
             if clock.now - reported > .seconds(10) || (options.to.map { stop >= $0 } ?? false) {
                 let elapsed = (clock.now - reported).components
                 let seconds = Double(elapsed.seconds) + Double(elapsed.attoseconds) / 1e18
@@ -173,12 +180,15 @@ public struct DataLakeSource: Service {
     }
 
     /// An object is missing: an error if the range asked for needs it or a later object exists
-    /// (a hole in the data lake); otherwise the data lake ends here (for now).
+    /// (a hole in the data lake); otherwise the data lake ends here (for now). Returns normally
+    /// when it should be looked for again.
     private func missing(_ sequence: UInt32, key: String, layout: GalexieLayout) async throws {
         let end = layout.batchEnd(sequence)
         if end < UInt32.max {
             let later = layout.objectKey(end + 1)
-            if try await store.fetch(later) != nil {
+            // Objects appear in order: if the later one exists and this one still does not (asked
+            // again, as both may have appeared between the two requests), this one is a hole.
+            if try await store.fetch(later) != nil, try await store.fetch(key) == nil {
                 throw StrataError(.invalidInput, """
                     ledger \(sequence) is missing from the data lake: there is no \(key), but the later \(later) exists
                     """, at: InputLocation(source: store.location))
@@ -187,6 +197,47 @@ public struct DataLakeSource: Service {
         if !options.follow, let to = options.to, sequence <= to {
             throw StrataError(.invalidInput, "ledger \(sequence) is not in the data lake (no \(key)); ledgers up to \(to) were asked for",
                 at: InputLocation(source: store.location))
+        }
+    }
+}
+
+/// Runs a following data lake source inside a long-running process (`strata serve --datalake`):
+/// an error (a hole in the data lake, a broken chain, the store unreachable) marks the source down
+/// in `/health` (degraded, with the error as the reason) and in `strata_datalake_up`, and the
+/// source is retried every `retryInterval` from the log's position until the data lake is fixed.
+public struct SupervisedDataLakeSource: Service {
+    public let source: DataLakeSource
+    public let health: SourceHealth
+    public var retryInterval: Duration
+
+    public init(source: DataLakeSource, health: SourceHealth, retryInterval: Duration = .seconds(30)) {
+        var source = source
+        source.health = health
+        self.source = source
+        self.health = health
+        self.retryInterval = retryInterval
+    }
+
+    public func run() async throws {
+        let up = Gauge(label: "strata_datalake_up")
+        health.report(source.name, up: true, detail: "starting")
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                up.record(1)
+                _ = try await cancelWhenGracefulShutdown { try await self.source.ingest() }
+                if Task.isCancelled || Task.isShuttingDownGracefully || !source.options.follow { return }
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                up.record(0)
+                let message = "\(error)"
+                health.report(source.name, up: false, detail: message)
+                source.logger.error("data lake source stopped; retrying", metadata: [
+                    "error": "\(message)", "retry_in": "\(retryInterval)",
+                ])
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.retryInterval) }
         }
     }
 }
