@@ -10,7 +10,7 @@ import StrataProjections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self, XDRBench.self])
 
     struct LookupBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -121,6 +121,34 @@ struct Bench: AsyncParsableCommand {
             try await withScratchDatabase(options) { strata in
                 let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
                 printLine(report.markdown)
+            }
+        }
+    }
+
+    struct XDRBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "xdr",
+            abstract: "Decoding raw LedgerCloseMeta XDR: Strata's checked walk beside the Python stellar-sdk on the same bytes.",
+            discussion: """
+                Needs no database. For the reference: python3 -m venv .venv-bench && .venv-bench/bin/pip install stellar-sdk, \
+                then --python .venv-bench/bin/python. Build with -c release.
+                """)
+
+        @Option(help: "Folder of LedgerCloseMeta fixtures (base64 lines, zstd batches).") var data = "Tests/Fixtures/shared-data/stellar/xdr"
+        @Option(help: "Seconds per measurement.") var seconds = 5.0
+        @Option(help: "Rounds, alternating Strata and the reference; every round is printed.") var rounds = 3
+        @Option(help: "A Python interpreter with stellar-sdk installed.") var python: String?
+
+        func validate() throws {
+            guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
+            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
+        }
+
+        func run() async throws {
+            let (data, seconds, rounds, python) = (self.data, self.seconds, self.rounds, self.python)
+            try await reportingErrors {
+                let bench = XDRBenchmark(ledgers: try XDRBenchmark.loadLedgers(from: data), seconds: seconds, rounds: rounds, python: python)
+                printLine(try bench.run().markdown)
             }
         }
     }
