@@ -20,6 +20,15 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
     public var transactionCount: Int
     /// Where the value starts in the bytes it was read from, and its length.
     public var byteRange: Range<Int>
+    /// The header's fields (stellar-etl's ledger row).
+    public var header: LedgerHeaderFields
+    /// Transactions and operations, counted as stellar-etl counts them.
+    public var counts: LedgerCounts
+    /// `LedgerCloseMetaExtV1.sorobanFeeWrite1KB` (0 without it).
+    public var sorobanFeeWrite1KB: Int64
+    /// `totalByteSizeOfLiveSorobanState` of v1 and v2 metas (0 for v0).
+    public var liveSorobanStateBytes: UInt64
+    public var evictedKeys: Int
 
     /// Reads exactly one `LedgerCloseMeta` from `bytes`.
     public static func decode(_ bytes: [UInt8]) throws -> LedgerCloseMetaSummary {
@@ -36,41 +45,46 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
         guard (0...2).contains(discriminant) else {
             throw r.error("LedgerCloseMeta", "unknown union arm \(discriminant)", at: start)
         }
-        if discriminant >= 1 { try XDRWalker.walkLedgerCloseMetaExt(&r) }
+        var sorobanFeeWrite1KB: Int64 = 0
+        if discriminant >= 1 {
+            var ext = r
+            try XDRWalker.walkLedgerCloseMetaExt(&r)
+            if try ext.readInt32("LedgerCloseMetaExt") == 1 {
+                try ext.skip(4, "LedgerCloseMetaExtV1.ext")
+                sorobanFeeWrite1KB = try ext.readInt64("LedgerCloseMetaExtV1.sorobanFeeWrite1KB")
+            }
+        }
 
-        // LedgerHeaderHistoryEntry { Hash hash; LedgerHeader header; ext }: the header's fields are
-        // read from a copy of the reader while the walker checks and passes the whole entry.
-        var entry = r
-        try XDRWalker.walkLedgerHeaderHistoryEntry(&r)
-        let hash = try entry.readFixedOpaque(32, "LedgerHeaderHistoryEntry.hash")
-        let headerStart = entry.offset
-        var header = entry
-        try XDRWalker.walkLedgerHeader(&entry)
-        let headerBytes = entry.bytes[headerStart..<entry.offset]
-        guard Array(SHA256.hash(data: headerBytes)) == hash else {
+        // LedgerHeaderHistoryEntry { Hash hash; LedgerHeader header; ext }
+        let hash = try r.readFixedOpaque(32, "LedgerHeaderHistoryEntry.hash")
+        let headerStart = r.offset
+        let header = try LedgerHeaderFields.read(&r)
+        guard header.hash == hash else {
             throw r.error("LedgerHeaderHistoryEntry", "the hash does not match the SHA-256 of the ledger header", at: headerStart)
         }
-        let protocolVersion = try header.readUInt32("LedgerHeader.ledgerVersion")
-        let previous = try header.readFixedOpaque(32, "LedgerHeader.previousLedgerHash")
-        var value = header
-        try XDRWalker.walkStellarValue(&header)
-        try value.skip(32, "StellarValue.txSetHash")
-        let closeTime = try value.readUInt64("StellarValue.closeTime")
-        try header.skip(64, "LedgerHeader.txSetResultHash, bucketListHash")
-        let sequence = try header.readUInt32("LedgerHeader.ledgerSeq")
+        try r.readEmptyExtension("LedgerHeaderHistoryEntry.ext")
 
+        var counts = LedgerCounts()
         if discriminant == 0 {
-            try XDRWalker.walkTransactionSet(&r)
+            // TransactionSet { Hash previousLedgerHash; TransactionEnvelope txs<>; }
+            try r.skip(32, "TransactionSet.previousLedgerHash")
+            try countEnvelopes(&r, into: &counts)
         } else {
-            try XDRWalker.walkGeneralizedTransactionSet(&r)
+            try countGeneralizedSet(&r, into: &counts)
         }
         let transactions = try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.txProcessing")
         for _ in 0..<transactions {
-            if discriminant == 2 {
-                try XDRWalker.walkTransactionResultMetaV1(&r)
+            if discriminant == 2 { try r.readEmptyExtension("TransactionResultMetaV1.ext") }
+            let (successful, operations) = try TransactionXDR.resultPair(&r)
+            if successful {
+                counts.successful += 1
+                counts.operations += operations ?? 0
             } else {
-                try XDRWalker.walkTransactionResultMeta(&r)
+                counts.failed += 1
             }
+            try XDRWalker.walkLedgerEntryChanges(&r)
+            try XDRWalker.walkTransactionMeta(&r)
+            if discriminant == 2 { try XDRWalker.walkLedgerEntryChanges(&r) }
         }
         for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.upgradesProcessing")) {
             try XDRWalker.walkUpgradeEntryMeta(&r)
@@ -78,11 +92,12 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
         for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.scpInfo")) {
             try XDRWalker.walkSCPHistoryEntry(&r)
         }
+        var liveSorobanStateBytes: UInt64 = 0
+        var evictedKeys = 0
         if discriminant >= 1 {
-            try r.skip(8, "LedgerCloseMeta.totalByteSizeOfLiveSorobanState")
-            for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.evictedKeys")) {
-                try XDRWalker.walkLedgerKey(&r)
-            }
+            liveSorobanStateBytes = try r.readUInt64("LedgerCloseMeta.totalByteSizeOfLiveSorobanState")
+            evictedKeys = try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.evictedKeys")
+            for _ in 0..<evictedKeys { try XDRWalker.walkLedgerKey(&r) }
         }
         if discriminant == 1 {
             for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.unused")) {
@@ -90,8 +105,51 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
             }
         }
         return LedgerCloseMetaSummary(
-            version: Int(discriminant), sequence: sequence, hash: hash, previousLedgerHash: previous, closeTime: closeTime,
-            protocolVersion: protocolVersion, transactionCount: transactions, byteRange: start..<r.offset)
+            version: Int(discriminant), sequence: header.sequence, hash: hash, previousLedgerHash: header.previousLedgerHash,
+            closeTime: header.closeTime, protocolVersion: header.protocolVersion, transactionCount: transactions, byteRange: start..<r.offset,
+            header: header, counts: counts, sorobanFeeWrite1KB: sorobanFeeWrite1KB, liveSorobanStateBytes: liveSorobanStateBytes,
+            evictedKeys: evictedKeys)
+    }
+
+    /// `TransactionEnvelope txs<>`: counted into the set's transactions and operations.
+    private static func countEnvelopes(_ r: inout XDRReader, into counts: inout LedgerCounts) throws {
+        for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "TransactionEnvelope<>")) {
+            counts.transactions += 1
+            counts.txSetOperations += try TransactionXDR.operationCount(&r)
+        }
+    }
+
+    /// A `GeneralizedTransactionSet` (v1: phases of classic components or parallel Soroban stages).
+    private static func countGeneralizedSet(_ r: inout XDRReader, into counts: inout LedgerCounts) throws {
+        let start = r.offset
+        guard try r.readInt32("GeneralizedTransactionSet") == 1 else {
+            throw r.error("GeneralizedTransactionSet", "unknown union arm", at: start)
+        }
+        try r.skip(32, "TransactionSetV1.previousLedgerHash")
+        for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "TransactionSetV1.phases")) {
+            let phaseStart = r.offset
+            switch try r.readInt32("TransactionPhase") {
+            case 0:
+                for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "TxSetComponent<>")) {
+                    let componentStart = r.offset
+                    guard try r.readInt32("TxSetComponent") == 0 else {
+                        throw r.error("TxSetComponent", "unknown union arm", at: componentStart)
+                    }
+                    if try r.readBool("TxSetComponent.baseFee") { try r.skip(8, "TxSetComponent.baseFee") }
+                    try countEnvelopes(&r, into: &counts)
+                }
+            case 1:
+                // ParallelTxsComponent { int64* baseFee; ParallelTxExecutionStage executionStages<>; }
+                if try r.readBool("ParallelTxsComponent.baseFee") { try r.skip(8, "ParallelTxsComponent.baseFee") }
+                for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "ParallelTxExecutionStage<>")) {
+                    for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "DependentTxCluster<>")) {
+                        try countEnvelopes(&r, into: &counts)
+                    }
+                }
+            case let v:
+                throw r.error("TransactionPhase", "unknown union arm \(v)", at: phaseStart)
+            }
+        }
     }
 }
 

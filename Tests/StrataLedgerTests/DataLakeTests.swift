@@ -409,3 +409,68 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @S
         try await Task.sleep(for: .milliseconds(50))
     }
 }
+
+/// Ledger rows from XDR against stellar-etl's goldens for the 10 mainnet ledgers: the header from
+/// each row's own `ledger_header` XDR, the counts from the raw transaction XDR of
+/// `multi_batch_ledger_transactions.json` (envelopes and results), field by field.
+@Suite struct XDRLedgerRowTests {
+    func base64Field(_ value: JSONValue?) throws -> [UInt8] {
+        let text = try #require(value?.stringValue)
+        return Array(try #require(Data(base64Encoded: text)))
+    }
+
+    @Test func ledgerRowsEqualStellarETL() throws {
+        let etl = TestEnvironment.sharedData.appendingPathComponent("stellar/etl")
+        func lines(_ name: String) throws -> [JSONValue] {
+            try String(contentsOf: etl.appendingPathComponent(name), encoding: .utf8).split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
+        }
+        var counts: [Int: LedgerCounts] = [:]
+        for tx in try lines("multi_batch_ledger_transactions.json") {
+            let sequence = try #require(tx["ledger_sequence"]?.intValue)
+            let envelope = try base64Field(tx["tx_envelope"])
+            let result = try base64Field(tx["tx_result"])
+            var r = XDRReader(Array(envelope))
+            let operations = try TransactionXDR.operationCount(&r)
+            try r.expectEnd("TransactionEnvelope")
+            var rr = XDRReader(Array(result))
+            let (successful, results) = try TransactionXDR.resultPair(&rr)
+            try rr.expectEnd("TransactionResultPair")
+            var c = counts[sequence] ?? LedgerCounts()
+            c.transactions += 1
+            c.txSetOperations += operations
+            if successful {
+                c.successful += 1
+                c.operations += results ?? 0
+            } else {
+                c.failed += 1
+            }
+            counts[sequence] = c
+        }
+        let goldens = try lines("10_ledgers.json")
+        #expect(goldens.count == 11)
+        for golden in goldens {
+            let sequence = try #require(golden["sequence"]?.intValue)
+            let header = try LedgerHeaderFields.decode(try base64Field(golden["ledger_header"]))
+            let row = XDRLedgerRow.row(header: header, counts: counts[sequence] ?? LedgerCounts())
+            guard case .object(let fields) = row, case .object(let expected) = golden else { Issue.record("not objects"); continue }
+            for (name, value) in fields {
+                #expect(expected[name] == value, "ledger \(sequence) field \(name): \(value) vs stellar-etl \(String(describing: expected[name]))")
+            }
+            // Fields stellar-etl has that the row leaves out: evicted keys (none before protocol 23).
+            #expect(Set(expected.keys).subtracting(fields.keys) == ["evicted_ledger_keys_hash", "evicted_ledger_keys_type"])
+        }
+    }
+
+    @Test func metasCarryTheirCounts() throws {
+        // The Galexie batch's ledger: counts from its own transaction set and results.
+        let compressed = Array(try Data(contentsOf: TestEnvironment.sharedData.appendingPathComponent("stellar/xdr/FCD285FF--53312000.xdr.zstd")))
+        let ledger = try #require(try LedgerCloseMetaBatch.decode(try Zstd.decompress(compressed)).ledgers.first)
+        #expect(ledger.counts.transactions == ledger.transactionCount)
+        #expect(ledger.counts.successful + ledger.counts.failed == ledger.transactionCount)
+        #expect(ledger.counts.txSetOperations >= ledger.counts.operations)
+        let row = XDRLedgerRow.row(ledger)
+        #expect(row["sequence"]?.intValue == 53_312_000)
+        #expect(row["ledger_hash"]?.stringValue == hexString(ledger.hash))
+        #expect(row["node_id"]?.stringValue?.hasPrefix("G") == true, "a signed close value names its validator")
+    }
+}

@@ -5,6 +5,7 @@ import StrataApp
 import StrataCore
 import StrataLedger
 import StrataProjections
+import StrataStellarXDR
 import StrataTestSupport
 import Testing
 
@@ -20,6 +21,17 @@ import Testing
             ["10_ledgers.json", "10_ledgers_txs.json"], ["10_ledgers_ops.json"], ["10_ledgers_effects.json", "10_ledgers_trades.json"],
             ["contract_events_52271338-52271350.json"],
         ].map { files in try LedgerIngest(schemas: schemas).read(paths: files.map { etl.appendingPathComponent($0).path }).drafts }
+            + [try rawLedgers()]
+    }
+
+    /// Raw ledgers for `ledger_meta`: the recorded ones renumbered into a chain.
+    static func rawLedgers() throws -> [EventDraft] {
+        let lake = try LakeFixture.make(first: 40_000_000, count: 12)
+        defer { try? FileManager.default.removeItem(at: lake.root) }
+        return try lake.ledgers.map { bytes in
+            try LedgerMetaLog.draft(LedgerMetaLog.Ledger(summary: try LedgerCloseMetaSummary.decode(bytes), bytes: bytes[...], origin: "fixture"),
+                network: nil, source: "test")
+        }
     }
 
     @Test func ledgerProjectionsAreDeterministicAcrossBatchBoundaries() async throws {
@@ -28,6 +40,8 @@ import Testing
             maxBatch: 4)
         #expect(outcome.tables.contains("ledger_silver.enriched_operations"))
         #expect(outcome.rows["ledger_silver.enriched_operations"] == 2085)
+        // 11 exported ledgers and 12 raw ones.
+        #expect(outcome.rows["ledger_bronze.ledgers"] == 23)
         #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches)")
     }
 

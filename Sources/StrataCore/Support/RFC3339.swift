@@ -97,6 +97,15 @@ public enum RFC3339 {
         return (second, us)
     }
 
+    /// `YYYY-MM-DDTHH:MM:SSZ` for whole seconds since 1970 (how stellar-etl writes close times).
+    public static func formatSeconds(_ seconds: Int64) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(20)
+        writeSecond(seconds, into: &bytes)
+        bytes.append(UInt8(ascii: "Z"))
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     /// `YYYY-MM-DDTHH:MM:SS` for a second since 1970.
     static func writeSecond(_ total: Int64, into bytes: inout [UInt8]) {
         var days = total / 86400

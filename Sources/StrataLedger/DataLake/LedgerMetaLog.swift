@@ -91,7 +91,7 @@ public struct LedgerMetaLog: Sendable {
                         """, at: InputLocation(source: ledger.origin))
                 }
                 if s.sequence <= current.sequence {
-                    drafts.append(try draft(ledger, network: network, source: source))
+                    drafts.append(try Self.draft(ledger, network: network, source: source))
                     continue
                 }
                 guard s.sequence == current.sequence + 1 else {
@@ -107,7 +107,7 @@ public struct LedgerMetaLog: Sendable {
                         """, at: InputLocation(source: ledger.origin))
                 }
             }
-            drafts.append(try draft(ledger, network: network, source: source))
+            drafts.append(try Self.draft(ledger, network: network, source: source))
             top = Position(sequence: s.sequence, hash: s.hash, lowest: top?.lowest ?? s.sequence)
         }
         guard !drafts.isEmpty else { return (top, 0) }
@@ -115,7 +115,8 @@ public struct LedgerMetaLog: Sendable {
         return (top, receipts.filter { !$0.duplicate }.count)
     }
 
-    func draft(_ ledger: Ledger, network: String?, source: String) throws -> EventDraft {
+    /// The event of one ledger (no chain check: `append` does that).
+    public static func draft(_ ledger: Ledger, network: String?, source: String) throws -> EventDraft {
         let s = ledger.summary
         var headers: [String: String] = [:]
         if let network { headers["stellar-network"] = network }

@@ -6,10 +6,15 @@ import StrataProjections
 
 /// Bronze: the export's rows, typed, one table per Hubble table, keyed by their natural ids. Rows
 /// of a ledger that arrives again (or in parts) replace or complete what is there.
+///
+/// Raw ledgers (`ledger_meta`, from a data lake or `strata ingest xdr`) give `ledgers` rows too,
+/// decoded from their XDR to stellar-etl's fields (`XDRLedgerRow`); their transactions,
+/// operations, effects and trades are not decoded yet.
 public struct LedgerBronzeProjection: Projection {
     public let name = "ledger_bronze"
-    public let topics = [LedgerIngest.topic]
-    public let version = 1
+    public let topics = [LedgerIngest.topic, LedgerMetaLog.topic]
+    /// 2: `ledgers` rows from `ledger_meta` as well.
+    public let version = 2
 
     public init() {}
 
@@ -73,6 +78,13 @@ public struct LedgerBronzeProjection: Projection {
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
+        // Raw ledgers become payloads of the export's shape: `{"sequence", "ledger": row}`.
+        let events = try events.map { event -> Event in
+            guard event.type == LedgerMetaLog.eventType else { return event }
+            var converted = event
+            converted.payload = try XDRLedgerRow.payload(of: event)
+            return converted
+        }
         // One statement: the payloads are parsed once and every table is written from them.
         var parts: [String] = []
         for t in Self.tables {
