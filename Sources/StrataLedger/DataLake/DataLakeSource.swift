@@ -83,13 +83,13 @@ public struct DataLakeSource: Service {
         var position = try await ledgers.position()
         var next: UInt32
         if let top = position {
-            if let from = options.from, from > top.sequence &+ 1 {
+            guard top.sequence < UInt32.max else { return Progress(highest: top.sequence) }
+            if let from = options.from, from > top.sequence + 1 {
                 throw StrataError(.invalidConfiguration, """
                     the highest ledger in \(LedgerMetaLog.topic) is \(top.sequence): starting at \(from) would leave \
                     \(top.sequence + 1)-\(from - 1) out; start at \(top.sequence + 1) or below
                     """)
             }
-            guard top.sequence < UInt32.max else { return Progress(highest: top.sequence) }
             next = top.sequence + 1
         } else {
             guard let from = options.from else {
@@ -124,7 +124,8 @@ public struct DataLakeSource: Service {
                 return progress
             }
             progress.objects += 1
-            let origin = "\(store.location)/\(key)"
+            // The key as found (`fetch` may have switched to the other suffix).
+            let origin = "\(store.location)/\(layout.objectKey(next))"
             let raw: [UInt8]
             do { raw = try Zstd.decompress(object) } catch {
                 throw StrataError(.invalidInput, "\(error) (the object for ledger \(next))", at: InputLocation(source: origin))
