@@ -40,6 +40,44 @@ import Testing
         return rows
     }
 
+    /// Current trustlines from transaction meta, against stellar-etl's own rows: after the last
+    /// successful allow_trust of each (trustor, asset), the trustline's AUTHORIZED flag is what that
+    /// operation set; and the route pages through an account's trustlines.
+    @Test func trustlinesFollowAllowTrust() async throws {
+        try await withLedgerAPI { strata, client in
+            func rows(_ name: String) throws -> [JSONValue] {
+                try String(contentsOf: LedgerDeterminismTests.etl.appendingPathComponent(name), encoding: .utf8)
+                    .split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
+            }
+            var successful: [Int64: Bool] = [:]
+            for tx in try rows("10_ledgers_txs.json") {
+                if let id = tx["id"]?.int64Value, let ok = tx["successful"]?.boolValue { successful[id] = ok }
+            }
+            var expected: [String: (id: Int64, authorized: Bool)] = [:]
+            for op in try rows("10_ledgers_ops.json") where op["type"]?.intValue == 7 {
+                guard let tx = op["transaction_id"]?.int64Value, successful[tx] == true else { continue }
+                let d = try #require(op["details"])
+                let trustor = try #require(d["trustor"]?.stringValue)
+                let code = try #require(d["asset_code"]?.stringValue)
+                let issuer = try #require(d["asset_issuer"]?.stringValue)
+                let id = try #require(op["id"]?.int64Value)
+                let key = "\(trustor) \(code):\(issuer)"
+                if expected[key].map({ $0.id < id }) ?? true { expected[key] = (id, d["authorize"]?.boolValue == true) }
+            }
+            #expect(expected.count >= 10)
+            for (key, value) in expected {
+                let parts = key.split(separator: " ").map(String.init)
+                let trustlines = try await all(client, "/v1/accounts/\(parts[0])/trustlines", limit: 2)
+                let row = trustlines.first { $0["asset"]?.stringValue == parts[1] }
+                let flags = row?["flags"]?.intValue
+                #expect(flags.map { $0 & 1 == 1 } == value.authorized, "\(key): \(String(describing: row))")
+                #expect(row?["deleted"] == .bool(false))
+            }
+            #expect(try await client.json("/v1/accounts/not-an-account/trustlines").status == .badRequest)
+            #expect(try await client.json("/v1/accounts/\(Self.unknownAccount)/trustlines").status == .badRequest, "a bad checksum")
+        }
+    }
+
     @Test func ledgersAndTransactions() async throws {
         try await withLedgerAPI { strata, client in
             let ledger = try await client.json("/v1/ledgers/30822015")

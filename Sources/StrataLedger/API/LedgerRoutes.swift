@@ -99,6 +99,18 @@ public struct LedgerRoutes: APIRoutes {
             return rawJSONResponse(json)
         }
 
+        router.get("/v1/accounts/:account/trustlines") { request, context -> Response in
+            let account = try LedgerParameters.account(context.parameters.get("account"))
+            let page = try PageRequest(request, scope: "acct-tl:\(account)")
+            let after = page.after?.first?.stringValue ?? ""
+            return try await JSONPage.fetch(db, """
+                SELECT row_to_json(t)::text, t.asset
+                  FROM ledger_silver.trustlines_current t
+                 WHERE t.account_id = \(account) AND NOT t.deleted AND t.asset > \(after)
+                 ORDER BY t.asset LIMIT \(page.limit + 1)
+                """, page: page, scope: "acct-tl:\(account)", logger: logger) { [.string(try $0[1].decode(String.self))] }.response()
+        }
+
         router.get("/v1/accounts/:account/operations") { request, context -> Response in
             let account = try LedgerParameters.account(context.parameters.get("account"))
             let page = try PageRequest(request, scope: "acct-ops:\(account)")

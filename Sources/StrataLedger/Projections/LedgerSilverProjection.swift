@@ -10,7 +10,7 @@ public struct LedgerSilverProjection: Projection {
     public let topics = [LedgerIngest.topic]
     /// 2: transaction and ledger context kept in tables of its own, so operations that arrive in a
     /// later batch than their transactions are enriched the same as in one batch.
-    public let version = 2
+    public let version = 3
 
     public init() {}
 
@@ -47,6 +47,15 @@ public struct LedgerSilverProjection: Projection {
             )
             """)
         try await context.execute("""
+            CREATE TABLE \(context.table("trustlines_current")) (
+                account_id text NOT NULL, asset text NOT NULL, pool_share boolean NOT NULL, balance bigint, trust_limit bigint,
+                flags int, buying_liabilities bigint, selling_liabilities bigint, liquidity_pool_use_count int, sponsor text,
+                last_modified_ledger bigint, deleted boolean NOT NULL, updated_by_transaction_id bigint NOT NULL,
+                updated_by_change int NOT NULL,
+                PRIMARY KEY (account_id, asset)
+            )
+            """)
+        try await context.execute("""
             CREATE TABLE \(context.table("token_transfers")) (
                 transaction_hash text NOT NULL, event_index int NOT NULL, ledger_sequence bigint NOT NULL, transaction_id bigint NOT NULL,
                 operation_id bigint, closed_at timestamptz, event_topic text NOT NULL, "from" text, "to" text, to_muxed text,
@@ -72,6 +81,7 @@ public struct LedgerSilverProjection: Projection {
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
         var transfers = TokenTransferRows()
         var accounts = AccountRows()
+        var trustlines = TrustlineRows()
         var invocations = InvocationRows()
         var ledgers: [LedgerEventView] = []
         for event in events {
@@ -80,11 +90,13 @@ public struct LedgerSilverProjection: Projection {
             let metas = try ledger.decodedMetas()
             try TokenTransfers.derive(ledger, metas: metas, into: &transfers)
             AccountStates.derive(metas, into: &accounts)
+            TrustlineStates.derive(metas, into: &trustlines)
             CallGraph.derive(ledger, into: &invocations)
         }
         try await applyEnrichedOperations(LedgerPayloads(events), ledgers, context)
         try await transfers.write(context)
         try await accounts.write(context)
+        try await trustlines.write(context)
         try await invocations.write(context)
     }
 

@@ -65,3 +65,71 @@ struct AccountRows {
             """)
     }
 }
+
+/// Current trustline state from the trustline entries in transaction meta, per (account, asset):
+/// the same newer-wins rule as accounts, so the table is the same whatever order ledgers apply in.
+enum TrustlineStates {
+    static func derive(_ metas: [(transaction: LedgerEventView.TransactionRow, meta: DecodedTransactionMeta)], into rows: inout TrustlineRows) {
+        for (tx, meta) in metas {
+            for (position, change) in meta.trustlines.enumerated() where change.kind != .state {
+                let key = TrustlineRows.Key(accountID: change.accountID, asset: change.asset.description)
+                let row = TrustlineRows.Row(
+                    key: key, poolShare: { if case .poolShare = change.asset { return true } else { return false } }(),
+                    entry: change.kind == .removed ? nil : change.entry, transactionID: tx.id, change: position)
+                if let existing = rows.latest[key], (existing.transactionID, existing.change) > (tx.id, position) { continue }
+                rows.latest[key] = row
+            }
+        }
+    }
+}
+
+/// The newest state per trustline within a batch, written with a newer-wins upsert.
+struct TrustlineRows {
+    struct Key: Hashable, Comparable {
+        var accountID: String
+        var asset: String
+        static func < (a: Key, b: Key) -> Bool { (a.accountID, a.asset) < (b.accountID, b.asset) }
+    }
+    struct Row {
+        var key: Key
+        var poolShare: Bool
+        var entry: TrustlineEntryChange.Entry?
+        var transactionID: Int64
+        var change: Int
+    }
+    var latest: [Key: Row] = [:]
+
+    func write(_ context: ProjectionContext) async throws {
+        guard !latest.isEmpty else { return }
+        let json = JSONValue.array(latest.keys.sorted().compactMap { key in
+            guard let r = latest[key] else { return nil }
+            var o: [String: JSONValue] = [
+                "account_id": .string(r.key.accountID), "asset": .string(r.key.asset), "pool_share": .bool(r.poolShare),
+                "deleted": .bool(r.entry == nil), "updated_by_transaction_id": .int(r.transactionID), "updated_by_change": .int(r.change),
+            ]
+            if let e = r.entry {
+                o["balance"] = .int(e.balance)
+                o["trust_limit"] = .int(e.limit)
+                o["flags"] = .int(Int(e.flags))
+                o["buying_liabilities"] = .int(e.buyingLiabilities)
+                o["selling_liabilities"] = .int(e.sellingLiabilities)
+                if let n = e.liquidityPoolUseCount { o["liquidity_pool_use_count"] = .int(Int(n)) }
+                o["last_modified_ledger"] = .int(Int(e.lastModifiedLedgerSeq))
+                if let s = e.sponsor { o["sponsor"] = .string(s) }
+            }
+            return .object(o)
+        })
+        let table = context.table("trustlines_current")
+        try await context.query("""
+            INSERT INTO \(unescaped: table) AS t
+            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: table), \(JSONWriter.string(json))::jsonb)
+            ON CONFLICT (account_id, asset) DO UPDATE
+               SET pool_share = EXCLUDED.pool_share, balance = EXCLUDED.balance, trust_limit = EXCLUDED.trust_limit,
+                   flags = EXCLUDED.flags, buying_liabilities = EXCLUDED.buying_liabilities,
+                   selling_liabilities = EXCLUDED.selling_liabilities, liquidity_pool_use_count = EXCLUDED.liquidity_pool_use_count,
+                   sponsor = EXCLUDED.sponsor, last_modified_ledger = EXCLUDED.last_modified_ledger, deleted = EXCLUDED.deleted,
+                   updated_by_transaction_id = EXCLUDED.updated_by_transaction_id, updated_by_change = EXCLUDED.updated_by_change
+             WHERE (EXCLUDED.updated_by_transaction_id, EXCLUDED.updated_by_change) >= (t.updated_by_transaction_id, t.updated_by_change)
+            """)
+    }
+}
