@@ -29,6 +29,15 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
     /// `totalByteSizeOfLiveSorobanState` of v1 and v2 metas (0 for v0).
     public var liveSorobanStateBytes: UInt64
     public var evictedKeys: Int
+    /// Every transaction applied, in apply order: its hash, whether it succeeded, and where its
+    /// `TransactionMeta` is in the bytes read.
+    public var applied: [AppliedTransaction]
+
+    public struct AppliedTransaction: Sendable, Equatable {
+        public var hash: [UInt8]
+        public var successful: Bool
+        public var metaRange: Range<Int>
+    }
 
     /// Reads exactly one `LedgerCloseMeta` from `bytes`.
     public static func decode(_ bytes: [UInt8]) throws -> LedgerCloseMetaSummary {
@@ -73,8 +82,12 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
             try countGeneralizedSet(&r, into: &counts)
         }
         let transactions = try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.txProcessing")
+        var applied: [AppliedTransaction] = []
+        applied.reserveCapacity(transactions)
         for _ in 0..<transactions {
             if discriminant == 2 { try r.readEmptyExtension("TransactionResultMetaV1.ext") }
+            var pair = r
+            let transactionHash = try pair.readFixedOpaque(32, "TransactionResultPair.transactionHash")
             let (successful, operations) = try TransactionXDR.resultPair(&r)
             if successful {
                 counts.successful += 1
@@ -83,7 +96,9 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
                 counts.failed += 1
             }
             try XDRWalker.walkLedgerEntryChanges(&r)
+            let metaStart = r.offset
             try XDRWalker.walkTransactionMeta(&r)
+            applied.append(AppliedTransaction(hash: transactionHash, successful: successful, metaRange: metaStart..<r.offset))
             if discriminant == 2 { try XDRWalker.walkLedgerEntryChanges(&r) }
         }
         for _ in 0..<(try r.readLength(maximum: Int(UInt32.max), elementSize: 4, "LedgerCloseMeta.upgradesProcessing")) {
@@ -108,7 +123,7 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
             version: Int(discriminant), sequence: header.sequence, hash: hash, previousLedgerHash: header.previousLedgerHash,
             closeTime: header.closeTime, protocolVersion: header.protocolVersion, transactionCount: transactions, byteRange: start..<r.offset,
             header: header, counts: counts, sorobanFeeWrite1KB: sorobanFeeWrite1KB, liveSorobanStateBytes: liveSorobanStateBytes,
-            evictedKeys: evictedKeys)
+            evictedKeys: evictedKeys, applied: applied)
     }
 
     /// `TransactionEnvelope txs<>`: counted into the set's transactions and operations.

@@ -5,6 +5,7 @@ import Hummingbird
 import Logging
 import NIOCore
 import NIOHTTP1
+import PostgresNIO
 import StrataApp
 import StrataCore
 import StrataLedger
@@ -472,5 +473,50 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @S
         #expect(row["sequence"]?.intValue == 53_312_000)
         #expect(row["ledger_hash"]?.stringValue == hexString(ledger.hash))
         #expect(row["node_id"]?.stringValue?.hasPrefix("G") == true, "a signed close value names its validator")
+    }
+}
+
+/// Raw ledgers feed silver's current state: every account and trustline a mainnet ledger's metas
+/// change is in `accounts_current` / `trustlines_current`, each modified in that very ledger
+/// (the network's `lastModifiedLedgerSeq`, a check on where the decoder reads).
+@Suite struct RawLedgerSilverTests {
+    @Test func currentStateFromARawLedger() async throws {
+        let path = TestEnvironment.sharedData.appendingPathComponent("stellar/xdr/FCD285FF--53312000.xdr.zstd").path
+        let ledgers = try LedgerMetaFiles.read(path)
+        var accounts: Set<String> = []
+        var trustlines: Set<String> = []
+        for ledger in ledgers {
+            for tx in ledger.summary.applied {
+                var r = XDRReader(Array(ledger.bytes[ledger.bytes.startIndex...][tx.metaRange]))
+                let meta = try r.readTransactionMeta()
+                for change in meta.accounts where change.kind != .state { accounts.insert(change.accountID) }
+                for change in meta.trustlines where change.kind != .state { trustlines.insert("\(change.accountID) \(change.asset)") }
+            }
+        }
+        #expect(!accounts.isEmpty && !trustlines.isEmpty)
+        let (touchedAccounts, touchedTrustlines) = (accounts, trustlines)
+        try await TestEnvironment.withStrata { strata in
+            let metaLog = LedgerMetaLog(log: strata.log, producer: strata.producer)
+            _ = try await metaLog.append(ledgers, after: nil, network: nil, source: "test")
+            try await ProjectionHarness.runUntilCaughtUp(strata, [LedgerSilverProjection(), LedgerBronzeProjection()])
+            var stored: Set<String> = []
+            for try await (id, modified) in try await strata.client.query(
+                "SELECT account_id, last_modified_ledger FROM ledger_silver.accounts_current WHERE NOT deleted"
+            ).decode((String, Int64?).self) {
+                stored.insert(id)
+                #expect(modified == 53_312_000, "\(id)")
+            }
+            var storedTrustlines: Set<String> = []
+            for try await (id, asset, modified) in try await strata.client.query(
+                "SELECT account_id, asset, last_modified_ledger FROM ledger_silver.trustlines_current WHERE NOT deleted"
+            ).decode((String, String, Int64?).self) {
+                storedTrustlines.insert("\(id) \(asset)")
+                #expect(modified == 53_312_000, "\(id) \(asset)")
+            }
+            #expect(stored.isSubset(of: touchedAccounts) && stored.count >= touchedAccounts.count - 5, "removed entries are the difference")
+            #expect(storedTrustlines.isSubset(of: touchedTrustlines) && !storedTrustlines.isEmpty)
+            let rows = try await strata.client.query("SELECT count(*)::int FROM ledger_bronze.ledgers WHERE sequence = 53312000").decode(Int.self)
+            for try await n in rows { #expect(n == 1) }
+        }
     }
 }

@@ -3,13 +3,16 @@ import PostgresNIO
 import StrataCore
 import StrataProjections
 
-/// Silver: enriched operations, current account state, token transfers, contract invocations and
-/// their call graph.
+/// Silver: enriched operations, current account and trustline state, token transfers, contract
+/// invocations and their call graph. Raw ledgers feed the current state only (their operations,
+/// token transfers and invocations are not derived from XDR yet).
 public struct LedgerSilverProjection: Projection {
     public let name = "ledger_silver"
-    public let topics = [LedgerIngest.topic]
+    public let topics = [LedgerIngest.topic, LedgerMetaLog.topic]
     /// 2: transaction and ledger context kept in tables of its own, so operations that arrive in a
     /// later batch than their transactions are enriched the same as in one batch.
+    /// 3: `trustlines_current`; raw ledgers (`ledger_meta`) update the current account and
+    /// trustline state from their transaction metas.
     public let version = 3
 
     public init() {}
@@ -84,7 +87,16 @@ public struct LedgerSilverProjection: Projection {
         var trustlines = TrustlineRows()
         var invocations = InvocationRows()
         var ledgers: [LedgerEventView] = []
+        var exported: [Event] = []
         for event in events {
+            // Raw ledgers: current account and trustline state from their transaction metas.
+            if event.type == LedgerMetaLog.eventType {
+                let metas = try LedgerEventView.rawLedgerMetas(event)
+                AccountStates.derive(metas, into: &accounts)
+                TrustlineStates.derive(metas, into: &trustlines)
+                continue
+            }
+            exported.append(event)
             let ledger = try LedgerEventView(try event.payloadJSON(), at: event.position)
             ledgers.append(ledger)
             let metas = try ledger.decodedMetas()
@@ -93,7 +105,7 @@ public struct LedgerSilverProjection: Projection {
             TrustlineStates.derive(metas, into: &trustlines)
             CallGraph.derive(ledger, into: &invocations)
         }
-        try await applyEnrichedOperations(LedgerPayloads(events), ledgers, context)
+        if !exported.isEmpty { try await applyEnrichedOperations(LedgerPayloads(exported), ledgers, context) }
         try await transfers.write(context)
         try await accounts.write(context)
         try await trustlines.write(context)

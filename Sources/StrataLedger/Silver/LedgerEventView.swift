@@ -38,6 +38,34 @@ struct LedgerEventView {
         }
     }
 
+    /// The decoded metas of a raw ledger (`stellar.ledger_close_meta`): every applied transaction
+    /// with its TOID (ledger, apply order from 1) and hash; the fields only the Hubble rows carry
+    /// (account, fee, memo) are empty.
+    static func rawLedgerMetas(_ event: Event) throws -> [(transaction: TransactionRow, meta: DecodedTransactionMeta)] {
+        let members = try event.payloadMembers(["xdr"])
+        guard let text = members[0]?.stringValue, let data = Data(base64Encoded: text) else {
+            throw ProjectionError("raw ledger \(event.position) has no base64 xdr")
+        }
+        let bytes = Array(data)
+        let ledger: LedgerCloseMetaSummary
+        do { ledger = try LedgerCloseMetaSummary.decode(bytes) } catch {
+            throw ProjectionError("raw ledger \(event.position): \(error)")
+        }
+        let closedAt = Date(timeIntervalSince1970: TimeInterval(ledger.closeTime))
+        return try ledger.applied.enumerated().map { index, tx in
+            var reader = XDRReader(Array(bytes[tx.metaRange]))
+            let meta: DecodedTransactionMeta
+            do { meta = try reader.readTransactionMeta() } catch {
+                throw ProjectionError("raw ledger \(ledger.sequence), transaction \(index + 1): cannot decode its meta: \(error)")
+            }
+            let id = Int64(ledger.sequence) << 32 | Int64(index + 1) << 12
+            let row = TransactionRow(
+                hash: LedgerMetaLog.hex(tx.hash), id: id, ledgerSequence: Int64(ledger.sequence), successful: tx.successful, account: "",
+                closedAt: closedAt, meta: nil, feeCharged: 0, memoType: "", memo: "")
+            return (row, meta)
+        }
+    }
+
     init(_ payload: JSONValue, at position: LogPosition) throws {
         guard let sequence = payload["sequence"]?.int64Value else {
             throw StrataError(.invalidInput, "ledger event \(position) has no sequence")
