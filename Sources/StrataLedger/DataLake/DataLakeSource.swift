@@ -111,9 +111,10 @@ public struct DataLakeSource: Service {
         let clock = ContinuousClock()
         var reported = clock.now
         var appendedSinceReport = 0
+        var suffixKnown = false
         while !Task.isCancelled {
             let key = layout.objectKey(next)
-            guard let object = try await fetch(next, layout: &layout) else {
+            guard let object = try await fetch(next, layout: &layout, suffixKnown: &suffixKnown) else {
                 try await missing(next, key: key, layout: layout)
                 health?.report(name, up: true, detail: "waiting for ledger \(next) (\(key))")
                 if options.follow {
@@ -169,14 +170,19 @@ public struct DataLakeSource: Service {
         return progress
     }
 
-    /// The object holding `sequence`; tries the pre-v23 suffix once when the current one is missing,
-    /// and keeps to the suffix that was found.
-    private func fetch(_ sequence: UInt32, layout: inout GalexieLayout) async throws -> [UInt8]? {
-        if let bytes = try await store.fetch(layout.objectKey(sequence)) { return bytes }
+    /// The object holding `sequence`; until an object has been found, also tries the other suffix
+    /// (pre-v23 `.xdr.zstd`) and keeps to the one that was found.
+    private func fetch(_ sequence: UInt32, layout: inout GalexieLayout, suffixKnown: inout Bool) async throws -> [UInt8]? {
+        if let bytes = try await store.fetch(layout.objectKey(sequence)) {
+            suffixKnown = true
+            return bytes
+        }
+        guard !suffixKnown else { return nil }
         let other = layout.fileExtension == GalexieLayout.currentExtension ? GalexieLayout.legacyExtension : GalexieLayout.currentExtension
         guard let bytes = try await store.fetch(layout.objectKey(sequence, fileExtension: other)) else { return nil }
         logger.notice("the data lake's objects end in \(other)", metadata: ["store": "\(store.location)"])
         layout.fileExtension = other
+        suffixKnown = true
         return bytes
     }
 
