@@ -3,12 +3,14 @@
 enum LedgerEntrySummary {
     case account(String, AccountEntryChange.Entry)
     case trustline(String, TrustLineAsset, TrustlineEntryChange.Entry)
+    case offer(String, Int64, OfferEntryChange.Entry)
     case other
 }
 
 enum LedgerKeySummary {
     case account(String)
     case trustline(String, TrustLineAsset)
+    case offer(String, Int64)
     case other
 }
 
@@ -24,7 +26,9 @@ extension XDRReader {
         case 1:
             let (id, asset, entry) = try readTrustLineEntry()
             summary = .trustline(id, asset, entry)
-        case 2: try skipOfferEntry()
+        case 2:
+            let (seller, offerID, entry) = try readOfferEntry()
+            summary = .offer(seller, offerID, entry)
         case 3: try skipDataEntry()
         case 4: try skipClaimableBalanceEntry()
         case 5: try skipLiquidityPoolEntry()
@@ -51,6 +55,10 @@ extension XDRReader {
             entry.lastModifiedLedgerSeq = lastModified
             entry.sponsor = sponsor
             return .trustline(id, asset, entry)
+        case .offer(let seller, let offerID, var entry):
+            entry.lastModifiedLedgerSeq = lastModified
+            entry.sponsor = sponsor
+            return .offer(seller, offerID, entry)
         case .other:
             return .other
         }
@@ -61,8 +69,7 @@ extension XDRReader {
         case 0: return .account(try readAccountID())
         case 1: return .trustline(try readAccountID(), try readTrustLineAsset())
         case 2:
-            _ = try readAccountID()
-            _ = try readInt64("LedgerKey.offer.offerID")
+            return .offer(try readAccountID(), try readInt64("LedgerKey.offer.offerID"))
         case 3:
             _ = try readAccountID()
             _ = try readStringBytes(maximum: 64, "LedgerKey.data.dataName")
@@ -120,16 +127,17 @@ extension XDRReader {
         return (id, asset, entry)
     }
 
-    private mutating func skipOfferEntry() throws {
-        _ = try readAccountID()
-        _ = try readInt64("OfferEntry.offerID")
-        _ = try readAsset()
-        _ = try readAsset()
-        _ = try readInt64("OfferEntry.amount")
-        _ = try readInt32("Price.n")
-        _ = try readInt32("Price.d")
-        _ = try readUInt32("OfferEntry.flags")
+    private mutating func readOfferEntry() throws -> (String, Int64, OfferEntryChange.Entry) {
+        let seller = try readAccountID()
+        let offerID = try readInt64("OfferEntry.offerID")
+        let selling = try readAsset()
+        let buying = try readAsset()
+        let amount = try readInt64("OfferEntry.amount")
+        let n = try readInt32("Price.n")
+        let d = try readInt32("Price.d")
+        let flags = try readUInt32("OfferEntry.flags")
         try readEmptyExtension("OfferEntry.ext")
+        return (seller, offerID, OfferEntryChange.Entry(selling: selling, buying: buying, amount: amount, priceN: n, priceD: d, flags: flags))
     }
 
     private mutating func skipDataEntry() throws {

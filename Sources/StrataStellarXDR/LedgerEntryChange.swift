@@ -75,10 +75,32 @@ public struct TrustlineEntryChange: Sendable, Equatable {
     }
 }
 
-/// The account and trustline changes of some `LedgerEntryChanges` (e.g. a transaction's fee meta).
+/// An OFFER entry (or removed OFFER key) found in transaction meta.
+public struct OfferEntryChange: Sendable, Equatable {
+    public var kind: LedgerEntryChangeKind
+    public var operationIndex: Int?
+    public var sellerID: String
+    public var offerID: Int64
+    /// The entry's content; nil when `kind` is `.removed`.
+    public var entry: Entry?
+
+    public struct Entry: Sendable, Equatable {
+        public var selling: StellarAsset
+        public var buying: StellarAsset
+        public var amount: Int64
+        public var priceN: Int32
+        public var priceD: Int32
+        public var flags: UInt32
+        public var lastModifiedLedgerSeq: UInt32 = 0
+        public var sponsor: String?
+    }
+}
+
+/// The account, trustline and offer changes of some `LedgerEntryChanges` (e.g. a transaction's fee meta).
 public struct DecodedLedgerEntryChanges: Sendable, Equatable {
     public var accounts: [AccountEntryChange] = []
     public var trustlines: [TrustlineEntryChange] = []
+    public var offers: [OfferEntryChange] = []
 
     public init() {}
 }
@@ -98,6 +120,8 @@ extension XDRReader {
                 case .trustline(let id, let asset):
                     changes.trustlines.append(
                         TrustlineEntryChange(kind: kind, operationIndex: operationIndex, accountID: id, asset: asset))
+                case .offer(let seller, let offerID):
+                    changes.offers.append(OfferEntryChange(kind: kind, operationIndex: operationIndex, sellerID: seller, offerID: offerID))
                 case .other: break
                 }
                 continue
@@ -108,6 +132,8 @@ extension XDRReader {
             case .trustline(let id, let asset, let entry):
                 changes.trustlines.append(
                     TrustlineEntryChange(kind: kind, operationIndex: operationIndex, accountID: id, asset: asset, entry: entry))
+            case .offer(let seller, let offerID, let entry):
+                changes.offers.append(OfferEntryChange(kind: kind, operationIndex: operationIndex, sellerID: seller, offerID: offerID, entry: entry))
             case .other: break
             }
         }

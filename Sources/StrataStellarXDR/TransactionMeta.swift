@@ -13,6 +13,8 @@ public struct DecodedTransactionMeta: Sendable, Equatable {
     public var accounts: [AccountEntryChange] = []
     /// Every TRUSTLINE change, in the same order.
     public var trustlines: [TrustlineEntryChange] = []
+    /// Every OFFER change, in the same order.
+    public var offers: [OfferEntryChange] = []
 
     public var operationCount: Int { operationEvents.count }
 
@@ -60,6 +62,7 @@ extension XDRReader {
         }
         meta.accounts = changes.accounts
         meta.trustlines = changes.trustlines
+        meta.offers = changes.offers
         return meta
     }
 

@@ -515,6 +515,11 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @S
             }
             #expect(stored.isSubset(of: touchedAccounts) && stored.count >= touchedAccounts.count - 5, "removed entries are the difference")
             #expect(storedTrustlines.isSubset(of: touchedTrustlines) && !storedTrustlines.isEmpty)
+            for try await (id, modified) in try await strata.client.query(
+                "SELECT offer_id, last_modified_ledger FROM ledger_silver.offers_current WHERE NOT deleted"
+            ).decode((Int64, Int64?).self) {
+                #expect(modified == 53_312_000, "offer \(id)")
+            }
             let rows = try await strata.client.query("SELECT count(*)::int FROM ledger_bronze.ledgers WHERE sequence = 53312000").decode(Int.self)
             for try await n in rows { #expect(n == 1) }
         }

@@ -78,6 +78,43 @@ import Testing
         }
     }
 
+    /// Current offers from transaction meta, against stellar-etl's operation rows: every offer a
+    /// successful manage-offer operation cancelled (its id, amount 0) is deleted, and a seller's live
+    /// offers page through the route.
+    @Test func offersFollowTheirOperations() async throws {
+        try await withLedgerAPI { strata, client in
+            func rows(_ name: String) throws -> [JSONValue] {
+                try String(contentsOf: LedgerDeterminismTests.etl.appendingPathComponent(name), encoding: .utf8)
+                    .split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
+            }
+            var successful: [Int64: Bool] = [:]
+            for tx in try rows("10_ledgers_txs.json") {
+                if let id = tx["id"]?.int64Value, let ok = tx["successful"]?.boolValue { successful[id] = ok }
+            }
+            var cancelled: Set<Int64> = []
+            for op in try rows("10_ledgers_ops.json") where [3, 12].contains(op["type"]?.intValue ?? -1) {
+                guard let tx = op["transaction_id"]?.int64Value, successful[tx] == true, let d = op["details"],
+                    let id = d["offer_id"]?.int64Value, id != 0, d["amount"]?.doubleValue == 0
+                else { continue }
+                cancelled.insert(id)
+            }
+            #expect(cancelled.count > 100)
+            var deleted: Set<Int64> = []
+            var live: [(Int64, String)] = []
+            for try await (id, seller, isDeleted) in try await strata.client.query(
+                "SELECT offer_id, seller_id, deleted FROM ledger_silver.offers_current"
+            ).decode((Int64, String, Bool).self) {
+                if isDeleted { deleted.insert(id) } else { live.append((id, seller)) }
+            }
+            #expect(cancelled.isSubset(of: deleted), "\(cancelled.subtracting(deleted).count) cancelled offers not deleted")
+            let (_, seller) = try #require(live.first)
+            let offers = try await all(client, "/v1/accounts/\(seller)/offers", limit: 3)
+            let expected = live.filter { $0.1 == seller }.map(\.0).sorted()
+            #expect(offers.compactMap { $0["offer_id"]?.int64Value } == expected)
+            #expect(offers.allSatisfy { ($0["amount"]?.int64Value ?? 0) > 0 && ($0["price_d"]?.intValue ?? 0) > 0 })
+        }
+    }
+
     @Test func ledgersAndTransactions() async throws {
         try await withLedgerAPI { strata, client in
             let ledger = try await client.json("/v1/ledgers/30822015")

@@ -111,6 +111,18 @@ public struct LedgerRoutes: APIRoutes {
                 """, page: page, scope: "acct-tl:\(account)", logger: logger) { [.string(try $0[1].decode(String.self))] }.response()
         }
 
+        router.get("/v1/accounts/:account/offers") { request, context -> Response in
+            let account = try LedgerParameters.account(context.parameters.get("account"))
+            let page = try PageRequest(request, scope: "acct-offers:\(account)")
+            let after = try page.after.map { try LedgerParameters.int64($0.first, "cursor") } ?? Int64.min
+            return try await JSONPage.fetch(db, """
+                SELECT row_to_json(o)::text, o.offer_id
+                  FROM ledger_silver.offers_current o
+                 WHERE o.seller_id = \(account) AND NOT o.deleted AND o.offer_id > \(after)
+                 ORDER BY o.offer_id LIMIT \(page.limit + 1)
+                """, page: page, scope: "acct-offers:\(account)", logger: logger) { [.int(try $0[1].decode(Int64.self))] }.response()
+        }
+
         router.get("/v1/accounts/:account/operations") { request, context -> Response in
             let account = try LedgerParameters.account(context.parameters.get("account"))
             let page = try PageRequest(request, scope: "acct-ops:\(account)")

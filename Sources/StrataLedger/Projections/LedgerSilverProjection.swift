@@ -11,8 +11,8 @@ public struct LedgerSilverProjection: Projection {
     public let topics = [LedgerIngest.topic, LedgerMetaLog.topic]
     /// 2: transaction and ledger context kept in tables of its own, so operations that arrive in a
     /// later batch than their transactions are enriched the same as in one batch.
-    /// 3: `trustlines_current`; raw ledgers (`ledger_meta`) update the current account and
-    /// trustline state from their transaction metas.
+    /// 3: `trustlines_current`, `offers_current`; raw ledgers (`ledger_meta`) update the current account,
+    /// trustline and offer state from their transaction metas.
     public let version = 3
 
     public init() {}
@@ -59,6 +59,14 @@ public struct LedgerSilverProjection: Projection {
             )
             """)
         try await context.execute("""
+            CREATE TABLE \(context.table("offers_current")) (
+                offer_id bigint PRIMARY KEY, seller_id text NOT NULL, selling text, buying text, amount bigint, price_n int, price_d int,
+                flags int, sponsor text, last_modified_ledger bigint, deleted boolean NOT NULL,
+                updated_by_transaction_id bigint NOT NULL, updated_by_change int NOT NULL
+            )
+            """)
+        try await context.execute("CREATE INDEX ON \(context.table("offers_current")) (seller_id, offer_id)")
+        try await context.execute("""
             CREATE TABLE \(context.table("token_transfers")) (
                 transaction_hash text NOT NULL, event_index int NOT NULL, ledger_sequence bigint NOT NULL, transaction_id bigint NOT NULL,
                 operation_id bigint, closed_at timestamptz, event_topic text NOT NULL, "from" text, "to" text, to_muxed text,
@@ -85,6 +93,7 @@ public struct LedgerSilverProjection: Projection {
         var transfers = TokenTransferRows()
         var accounts = AccountRows()
         var trustlines = TrustlineRows()
+        var offers = OfferRows()
         var invocations = InvocationRows()
         var ledgers: [LedgerEventView] = []
         var exported: [Event] = []
@@ -94,6 +103,7 @@ public struct LedgerSilverProjection: Projection {
                 let metas = try LedgerEventView.rawLedgerMetas(event)
                 AccountStates.derive(metas, into: &accounts)
                 TrustlineStates.derive(metas, into: &trustlines)
+                OfferStates.derive(metas, into: &offers)
                 continue
             }
             exported.append(event)
@@ -103,12 +113,14 @@ public struct LedgerSilverProjection: Projection {
             try TokenTransfers.derive(ledger, metas: metas, into: &transfers)
             AccountStates.derive(metas, into: &accounts)
             TrustlineStates.derive(metas, into: &trustlines)
+            OfferStates.derive(metas, into: &offers)
             CallGraph.derive(ledger, into: &invocations)
         }
         if !exported.isEmpty { try await applyEnrichedOperations(LedgerPayloads(exported), ledgers, context) }
         try await transfers.write(context)
         try await accounts.write(context)
         try await trustlines.write(context)
+        try await offers.write(context)
         try await invocations.write(context)
     }
 

@@ -133,3 +133,64 @@ struct TrustlineRows {
             """)
     }
 }
+
+/// Current offers from the offer entries in transaction meta, per offer id, by the same
+/// newer-wins rule (a fully taken or cancelled offer is kept as deleted).
+enum OfferStates {
+    static func derive(_ metas: [(transaction: LedgerEventView.TransactionRow, meta: DecodedTransactionMeta)], into rows: inout OfferRows) {
+        for (tx, meta) in metas {
+            for (position, change) in meta.offers.enumerated() where change.kind != .state {
+                let row = OfferRows.Row(
+                    offerID: change.offerID, sellerID: change.sellerID, entry: change.kind == .removed ? nil : change.entry,
+                    transactionID: tx.id, change: position)
+                if let existing = rows.latest[change.offerID], (existing.transactionID, existing.change) > (tx.id, position) { continue }
+                rows.latest[change.offerID] = row
+            }
+        }
+    }
+}
+
+/// The newest state per offer within a batch, written with a newer-wins upsert.
+struct OfferRows {
+    struct Row {
+        var offerID: Int64
+        var sellerID: String
+        var entry: OfferEntryChange.Entry?
+        var transactionID: Int64
+        var change: Int
+    }
+    var latest: [Int64: Row] = [:]
+
+    func write(_ context: ProjectionContext) async throws {
+        guard !latest.isEmpty else { return }
+        let json = JSONValue.array(latest.keys.sorted().compactMap { key in
+            guard let r = latest[key] else { return nil }
+            var o: [String: JSONValue] = [
+                "offer_id": .int(r.offerID), "seller_id": .string(r.sellerID), "deleted": .bool(r.entry == nil),
+                "updated_by_transaction_id": .int(r.transactionID), "updated_by_change": .int(r.change),
+            ]
+            if let e = r.entry {
+                o["selling"] = .string(e.selling.description)
+                o["buying"] = .string(e.buying.description)
+                o["amount"] = .int(e.amount)
+                o["price_n"] = .int(Int(e.priceN))
+                o["price_d"] = .int(Int(e.priceD))
+                o["flags"] = .int(Int(e.flags))
+                o["last_modified_ledger"] = .int(Int(e.lastModifiedLedgerSeq))
+                if let s = e.sponsor { o["sponsor"] = .string(s) }
+            }
+            return .object(o)
+        })
+        let table = context.table("offers_current")
+        try await context.query("""
+            INSERT INTO \(unescaped: table) AS t
+            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: table), \(JSONWriter.string(json))::jsonb)
+            ON CONFLICT (offer_id) DO UPDATE
+               SET seller_id = EXCLUDED.seller_id, selling = EXCLUDED.selling, buying = EXCLUDED.buying, amount = EXCLUDED.amount,
+                   price_n = EXCLUDED.price_n, price_d = EXCLUDED.price_d, flags = EXCLUDED.flags, sponsor = EXCLUDED.sponsor,
+                   last_modified_ledger = EXCLUDED.last_modified_ledger, deleted = EXCLUDED.deleted,
+                   updated_by_transaction_id = EXCLUDED.updated_by_transaction_id, updated_by_change = EXCLUDED.updated_by_change
+             WHERE (EXCLUDED.updated_by_transaction_id, EXCLUDED.updated_by_change) >= (t.updated_by_transaction_id, t.updated_by_change)
+            """)
+    }
+}
