@@ -41,10 +41,14 @@ public final class RateLimiter: Sendable {
 
     public static let defaultOverrides = ["GET /health": 600]
 
+    /// The time windows are taken from (tests fix it so a window cannot roll over mid-test).
+    let clock: @Sendable () -> Date
+
     public init(
         perMinute: Int = 100, writesPerMinute: Int = 6000, overrides: [String: Int] = RateLimiter.defaultOverrides,
-        trustForwardedFor: Bool = false
+        trustForwardedFor: Bool = false, clock: @escaping @Sendable () -> Date = { Date() }
     ) {
+        self.clock = clock
         self.perMinute = perMinute
         self.writesPerMinute = writesPerMinute
         self.overrides = overrides
@@ -55,7 +59,7 @@ public final class RateLimiter: Sendable {
     public func enforce(_ request: Request, peer: SocketAddress?, bucket: String, limit explicit: Int? = nil) throws {
         let limit = explicit ?? limit(for: request.method, bucket: bucket)
         let client = client(of: request, peer: peer)
-        if let retryAfter = take(key: "\(client) \(bucket)", limit: limit) {
+        if let retryAfter = take(key: "\(client) \(bucket)", limit: limit, now: clock()) {
             var error = APIError(.tooManyRequests, "rate_limited", "Rate limit exceeded: \(limit) requests per minute on \(bucket)")
             error.headers[.retryAfter] = String(retryAfter)
             throw error

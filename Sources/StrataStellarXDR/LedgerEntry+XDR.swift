@@ -4,6 +4,7 @@ enum LedgerEntrySummary {
     case account(String, AccountEntryChange.Entry)
     case trustline(String, TrustLineAsset, TrustlineEntryChange.Entry)
     case offer(String, Int64, OfferEntryChange.Entry)
+    case liquidityPool(String, LiquidityPoolEntryChange.Entry)
     case other
 }
 
@@ -11,6 +12,7 @@ enum LedgerKeySummary {
     case account(String)
     case trustline(String, TrustLineAsset)
     case offer(String, Int64)
+    case liquidityPool(String)
     case other
 }
 
@@ -31,7 +33,9 @@ extension XDRReader {
             summary = .offer(seller, offerID, entry)
         case 3: try skipDataEntry()
         case 4: try skipClaimableBalanceEntry()
-        case 5: try skipLiquidityPoolEntry()
+        case 5:
+            let (id, entry) = try readLiquidityPoolEntry()
+            summary = .liquidityPool(id, entry)
         case 6: try skipContractDataEntry()
         case 7: try skipContractCodeEntry()
         case 8:
@@ -59,6 +63,9 @@ extension XDRReader {
             entry.lastModifiedLedgerSeq = lastModified
             entry.sponsor = sponsor
             return .offer(seller, offerID, entry)
+        case .liquidityPool(let id, var entry):
+            entry.lastModifiedLedgerSeq = lastModified
+            return .liquidityPool(id, entry)
         case .other:
             return .other
         }
@@ -74,7 +81,8 @@ extension XDRReader {
             _ = try readAccountID()
             _ = try readStringBytes(maximum: 64, "LedgerKey.data.dataName")
         case 4: _ = try readClaimableBalanceID()
-        case 5, 7, 9: _ = try readHash("LedgerKey")
+        case 5: return .liquidityPool(StellarXDR.hex(try readHash("LedgerKey.liquidityPool.liquidityPoolID")))
+        case 7, 9: _ = try readHash("LedgerKey")
         case 6:
             _ = try readSCAddress()
             _ = try readSCValue()
@@ -174,13 +182,18 @@ extension XDRReader {
         }
     }
 
-    private mutating func skipLiquidityPoolEntry() throws {
-        _ = try readHash("PoolID")
+    private mutating func readLiquidityPoolEntry() throws -> (String, LiquidityPoolEntryChange.Entry) {
+        let id = StellarXDR.hex(try readHash("PoolID"))
         _ = try readDiscriminant("LiquidityPoolType", allowed: 0...0)
-        _ = try readAsset()
-        _ = try readAsset()
-        _ = try readInt32("LiquidityPoolConstantProductParameters.fee")
-        for _ in 0..<4 { _ = try readInt64("LiquidityPoolEntry.constantProduct") }
+        let a = try readAsset()
+        let b = try readAsset()
+        let fee = try readInt32("LiquidityPoolConstantProductParameters.fee")
+        let reserveA = try readInt64("LiquidityPoolEntry.reserveA")
+        let reserveB = try readInt64("LiquidityPoolEntry.reserveB")
+        let shares = try readInt64("LiquidityPoolEntry.totalPoolShares")
+        let trustlines = try readInt64("LiquidityPoolEntry.poolSharesTrustLineCount")
+        return (id, LiquidityPoolEntryChange.Entry(assetA: a, assetB: b, fee: fee, reserveA: reserveA, reserveB: reserveB,
+            totalPoolShares: shares, poolSharesTrustLineCount: trustlines))
     }
 
     private mutating func skipContractDataEntry() throws {

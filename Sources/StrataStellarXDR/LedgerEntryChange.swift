@@ -96,11 +96,33 @@ public struct OfferEntryChange: Sendable, Equatable {
     }
 }
 
-/// The account, trustline and offer changes of some `LedgerEntryChanges` (e.g. a transaction's fee meta).
+/// A LIQUIDITY_POOL entry (or removed key) found in transaction meta: a constant-product pool.
+public struct LiquidityPoolEntryChange: Sendable, Equatable {
+    public var kind: LedgerEntryChangeKind
+    public var operationIndex: Int?
+    /// The pool id, lower-case hex.
+    public var poolID: String
+    public var entry: Entry?
+
+    public struct Entry: Sendable, Equatable {
+        public var assetA: StellarAsset
+        public var assetB: StellarAsset
+        /// Basis points.
+        public var fee: Int32
+        public var reserveA: Int64
+        public var reserveB: Int64
+        public var totalPoolShares: Int64
+        public var poolSharesTrustLineCount: Int64
+        public var lastModifiedLedgerSeq: UInt32 = 0
+    }
+}
+
+/// The account, trustline, offer and pool changes of some `LedgerEntryChanges` (e.g. a transaction's fee meta).
 public struct DecodedLedgerEntryChanges: Sendable, Equatable {
     public var accounts: [AccountEntryChange] = []
     public var trustlines: [TrustlineEntryChange] = []
     public var offers: [OfferEntryChange] = []
+    public var liquidityPools: [LiquidityPoolEntryChange] = []
 
     public init() {}
 }
@@ -122,6 +144,8 @@ extension XDRReader {
                         TrustlineEntryChange(kind: kind, operationIndex: operationIndex, accountID: id, asset: asset))
                 case .offer(let seller, let offerID):
                     changes.offers.append(OfferEntryChange(kind: kind, operationIndex: operationIndex, sellerID: seller, offerID: offerID))
+                case .liquidityPool(let id):
+                    changes.liquidityPools.append(LiquidityPoolEntryChange(kind: kind, operationIndex: operationIndex, poolID: id))
                 case .other: break
                 }
                 continue
@@ -134,6 +158,8 @@ extension XDRReader {
                     TrustlineEntryChange(kind: kind, operationIndex: operationIndex, accountID: id, asset: asset, entry: entry))
             case .offer(let seller, let offerID, let entry):
                 changes.offers.append(OfferEntryChange(kind: kind, operationIndex: operationIndex, sellerID: seller, offerID: offerID, entry: entry))
+            case .liquidityPool(let id, let entry):
+                changes.liquidityPools.append(LiquidityPoolEntryChange(kind: kind, operationIndex: operationIndex, poolID: id, entry: entry))
             case .other: break
             }
         }

@@ -15,6 +15,8 @@ public struct DecodedTransactionMeta: Sendable, Equatable {
     public var trustlines: [TrustlineEntryChange] = []
     /// Every OFFER change, in the same order.
     public var offers: [OfferEntryChange] = []
+    /// Every LIQUIDITY_POOL change, in the same order.
+    public var liquidityPools: [LiquidityPoolEntryChange] = []
 
     public var operationCount: Int { operationEvents.count }
 
@@ -63,6 +65,7 @@ extension XDRReader {
         meta.accounts = changes.accounts
         meta.trustlines = changes.trustlines
         meta.offers = changes.offers
+        meta.liquidityPools = changes.liquidityPools
         return meta
     }
 

@@ -159,7 +159,8 @@ import Testing
     /// Buckets are routes (the router's patterns), reads and writes have their own limits, and a
     /// webhook delivery counts only once its signature checks out.
     @Test func rateLimitBucketsAreRoutes() async throws {
-        let limiter = RateLimiter(perMinute: 5, writesPerMinute: 50)
+        // A fixed clock: a one-minute window rolling over mid-test (a slow machine) would reset the counts.
+        let limiter = RateLimiter(perMinute: 5, writesPerMinute: 50, clock: { Date(timeIntervalSince1970: 1_800_000_030) })
         try await Self.withRouter(rateLimiter: limiter, webhookSecret: "s3cret") { _, client, _ in
             for _ in 0..<5 { #expect(try await client.json("/v1/ledgers").status == .ok) }
             let limited = try await client.json("/v1/ledgers")

@@ -225,7 +225,7 @@ struct ScratchGitRepository {
             try await strata.registerProjections([AtlasProjection()])
             var deps = strata.apiDependencies(writeToken: nil, metrics: false)
             // Behind a proxy: clients are the addresses it forwards.
-            deps.rateLimiter = RateLimiter(perMinute: 2, trustForwardedFor: true)
+            deps.rateLimiter = RateLimiter(perMinute: 2, trustForwardedFor: true, clock: { Date(timeIntervalSince1970: 1_800_000_030) })
             let app = Application(router: buildRouter(deps, routes: [AtlasRoutes()]), logger: strata.logger)
             try await app.test(.router) { client in
                 let headers: HTTPFields = [HTTPField.Name("X-Forwarded-For")!: "203.0.113.7"]
@@ -249,7 +249,7 @@ struct ScratchGitRepository {
         try await TestEnvironment.withStrata { strata in
             try await strata.registerProjections([AtlasProjection()])
             var deps = strata.apiDependencies(writeToken: nil, metrics: false)
-            deps.rateLimiter = RateLimiter(perMinute: 2)
+            deps.rateLimiter = RateLimiter(perMinute: 2, clock: { Date(timeIntervalSince1970: 1_800_000_030) })
             let app = Application(router: buildRouter(deps, routes: [AtlasRoutes()]), configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                 logger: strata.logger)
             try await app.test(.live) { client in

@@ -520,6 +520,15 @@ func waitUntil(_ what: String, timeout: Duration = .seconds(30), _ condition: @S
             ).decode((Int64, Int64?).self) {
                 #expect(modified == 53_312_000, "offer \(id)")
             }
+            var pools = 0
+            for try await (id, modified, a, b, shares) in try await strata.client.query(
+                "SELECT pool_id, last_modified_ledger, reserve_a, reserve_b, total_pool_shares FROM ledger_silver.liquidity_pools_current WHERE NOT deleted"
+            ).decode((String, Int64?, Int64?, Int64?, Int64?).self) {
+                pools += 1
+                #expect(modified == 53_312_000, "pool \(id)")
+                #expect((a ?? 0) >= 0 && (b ?? 0) >= 0 && (shares ?? 0) >= 0)
+            }
+            #expect(pools > 0, "the 2024 ledger changes liquidity pools")
             let rows = try await strata.client.query("SELECT count(*)::int FROM ledger_bronze.ledgers WHERE sequence = 53312000").decode(Int.self)
             for try await n in rows { #expect(n == 1) }
         }

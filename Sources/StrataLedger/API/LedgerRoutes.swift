@@ -123,6 +123,18 @@ public struct LedgerRoutes: APIRoutes {
                 """, page: page, scope: "acct-offers:\(account)", logger: logger) { [.int(try $0[1].decode(Int64.self))] }.response()
         }
 
+        router.get("/v1/liquidity-pools/:pool") { _, context -> Response in
+            let pool = context.parameters.get("pool") ?? ""
+            guard pool.utf8.count == 64, pool.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
+                throw APIError(.badRequest, "bad_pool", "'\(pool)' is not a liquidity pool id (64 lower-case hex digits)")
+            }
+            guard let json = try await JSONPage.one(db, """
+                SELECT row_to_json(p)::text FROM ledger_silver.liquidity_pools_current p WHERE p.pool_id = \(pool)
+                """, logger: logger)
+            else { throw APIError.notFound("liquidity pool \(pool) has no state in the ingested ledgers") }
+            return rawJSONResponse(json)
+        }
+
         router.get("/v1/accounts/:account/operations") { request, context -> Response in
             let account = try LedgerParameters.account(context.parameters.get("account"))
             let page = try PageRequest(request, scope: "acct-ops:\(account)")

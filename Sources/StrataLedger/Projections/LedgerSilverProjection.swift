@@ -11,8 +11,8 @@ public struct LedgerSilverProjection: Projection {
     public let topics = [LedgerIngest.topic, LedgerMetaLog.topic]
     /// 2: transaction and ledger context kept in tables of its own, so operations that arrive in a
     /// later batch than their transactions are enriched the same as in one batch.
-    /// 3: `trustlines_current`, `offers_current`; raw ledgers (`ledger_meta`) update the current account,
-    /// trustline and offer state from their transaction metas.
+    /// 3: `trustlines_current`, `offers_current`, `liquidity_pools_current`; raw ledgers (`ledger_meta`) update the current account,
+    /// trustline, offer and pool state from their transaction metas.
     public let version = 3
 
     public init() {}
@@ -67,6 +67,13 @@ public struct LedgerSilverProjection: Projection {
             """)
         try await context.execute("CREATE INDEX ON \(context.table("offers_current")) (seller_id, offer_id)")
         try await context.execute("""
+            CREATE TABLE \(context.table("liquidity_pools_current")) (
+                pool_id text PRIMARY KEY, asset_a text, asset_b text, fee_bp int, reserve_a bigint, reserve_b bigint,
+                total_pool_shares bigint, pool_share_trustline_count bigint, last_modified_ledger bigint, deleted boolean NOT NULL,
+                updated_by_transaction_id bigint NOT NULL, updated_by_change int NOT NULL
+            )
+            """)
+        try await context.execute("""
             CREATE TABLE \(context.table("token_transfers")) (
                 transaction_hash text NOT NULL, event_index int NOT NULL, ledger_sequence bigint NOT NULL, transaction_id bigint NOT NULL,
                 operation_id bigint, closed_at timestamptz, event_topic text NOT NULL, "from" text, "to" text, to_muxed text,
@@ -94,6 +101,7 @@ public struct LedgerSilverProjection: Projection {
         var accounts = AccountRows()
         var trustlines = TrustlineRows()
         var offers = OfferRows()
+        var pools = LiquidityPoolRows()
         var invocations = InvocationRows()
         var ledgers: [LedgerEventView] = []
         var exported: [Event] = []
@@ -104,6 +112,7 @@ public struct LedgerSilverProjection: Projection {
                 AccountStates.derive(metas, into: &accounts)
                 TrustlineStates.derive(metas, into: &trustlines)
                 OfferStates.derive(metas, into: &offers)
+                LiquidityPoolStates.derive(metas, into: &pools)
                 continue
             }
             exported.append(event)
@@ -114,6 +123,7 @@ public struct LedgerSilverProjection: Projection {
             AccountStates.derive(metas, into: &accounts)
             TrustlineStates.derive(metas, into: &trustlines)
             OfferStates.derive(metas, into: &offers)
+            LiquidityPoolStates.derive(metas, into: &pools)
             CallGraph.derive(ledger, into: &invocations)
         }
         if !exported.isEmpty { try await applyEnrichedOperations(LedgerPayloads(exported), ledgers, context) }
@@ -121,6 +131,7 @@ public struct LedgerSilverProjection: Projection {
         try await accounts.write(context)
         try await trustlines.write(context)
         try await offers.write(context)
+        try await pools.write(context)
         try await invocations.write(context)
     }
 

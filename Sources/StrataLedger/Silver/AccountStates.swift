@@ -194,3 +194,63 @@ struct OfferRows {
             """)
     }
 }
+
+/// Current liquidity pools from the pool entries in transaction meta, per pool id, by the same
+/// newer-wins rule.
+enum LiquidityPoolStates {
+    static func derive(_ metas: [(transaction: LedgerEventView.TransactionRow, meta: DecodedTransactionMeta)], into rows: inout LiquidityPoolRows) {
+        for (tx, meta) in metas {
+            for (position, change) in meta.liquidityPools.enumerated() where change.kind != .state {
+                let row = LiquidityPoolRows.Row(
+                    poolID: change.poolID, entry: change.kind == .removed ? nil : change.entry, transactionID: tx.id, change: position)
+                if let existing = rows.latest[change.poolID], (existing.transactionID, existing.change) > (tx.id, position) { continue }
+                rows.latest[change.poolID] = row
+            }
+        }
+    }
+}
+
+/// The newest state per pool within a batch, written with a newer-wins upsert.
+struct LiquidityPoolRows {
+    struct Row {
+        var poolID: String
+        var entry: LiquidityPoolEntryChange.Entry?
+        var transactionID: Int64
+        var change: Int
+    }
+    var latest: [String: Row] = [:]
+
+    func write(_ context: ProjectionContext) async throws {
+        guard !latest.isEmpty else { return }
+        let json = JSONValue.array(latest.keys.sorted().compactMap { key in
+            guard let r = latest[key] else { return nil }
+            var o: [String: JSONValue] = [
+                "pool_id": .string(r.poolID), "deleted": .bool(r.entry == nil),
+                "updated_by_transaction_id": .int(r.transactionID), "updated_by_change": .int(r.change),
+            ]
+            if let e = r.entry {
+                o["asset_a"] = .string(e.assetA.description)
+                o["asset_b"] = .string(e.assetB.description)
+                o["fee_bp"] = .int(Int(e.fee))
+                o["reserve_a"] = .int(e.reserveA)
+                o["reserve_b"] = .int(e.reserveB)
+                o["total_pool_shares"] = .int(e.totalPoolShares)
+                o["pool_share_trustline_count"] = .int(e.poolSharesTrustLineCount)
+                o["last_modified_ledger"] = .int(Int(e.lastModifiedLedgerSeq))
+            }
+            return .object(o)
+        })
+        let table = context.table("liquidity_pools_current")
+        try await context.query("""
+            INSERT INTO \(unescaped: table) AS t
+            SELECT * FROM jsonb_populate_recordset(NULL::\(unescaped: table), \(JSONWriter.string(json))::jsonb)
+            ON CONFLICT (pool_id) DO UPDATE
+               SET asset_a = EXCLUDED.asset_a, asset_b = EXCLUDED.asset_b, fee_bp = EXCLUDED.fee_bp, reserve_a = EXCLUDED.reserve_a,
+                   reserve_b = EXCLUDED.reserve_b, total_pool_shares = EXCLUDED.total_pool_shares,
+                   pool_share_trustline_count = EXCLUDED.pool_share_trustline_count, last_modified_ledger = EXCLUDED.last_modified_ledger,
+                   deleted = EXCLUDED.deleted, updated_by_transaction_id = EXCLUDED.updated_by_transaction_id,
+                   updated_by_change = EXCLUDED.updated_by_change
+             WHERE (EXCLUDED.updated_by_transaction_id, EXCLUDED.updated_by_change) >= (t.updated_by_transaction_id, t.updated_by_change)
+            """)
+    }
+}
