@@ -9,15 +9,15 @@ import Crypto
 public struct LedgerCloseMetaSummary: Sendable, Equatable {
     /// The `LedgerCloseMeta` union arm: 0, 1 or 2.
     public var version: Int
-    public var sequence: UInt32
-    /// The ledger's hash (SHA-256 of its `LedgerHeader`), checked.
-    public var hash: [UInt8]
-    public var previousLedgerHash: [UInt8]
+    public var sequence: UInt32 { header.sequence }
+    /// The ledger's hash (SHA-256 of its `LedgerHeader`), checked against the one the meta carries.
+    public var hash: [UInt8] { header.hash }
+    public var previousLedgerHash: [UInt8] { header.previousLedgerHash }
     /// Unix seconds.
-    public var closeTime: UInt64
-    public var protocolVersion: UInt32
+    public var closeTime: UInt64 { header.closeTime }
+    public var protocolVersion: UInt32 { header.protocolVersion }
     /// Entries of `txProcessing`: every transaction applied in the ledger.
-    public var transactionCount: Int
+    public var transactionCount: Int { applied.count }
     /// Where the value starts in the bytes it was read from, and its length.
     public var byteRange: Range<Int>
     /// The header's fields (stellar-etl's ledger row).
@@ -120,9 +120,7 @@ public struct LedgerCloseMetaSummary: Sendable, Equatable {
             }
         }
         return LedgerCloseMetaSummary(
-            version: Int(discriminant), sequence: header.sequence, hash: hash, previousLedgerHash: header.previousLedgerHash,
-            closeTime: header.closeTime, protocolVersion: header.protocolVersion, transactionCount: transactions, byteRange: start..<r.offset,
-            header: header, counts: counts, sorobanFeeWrite1KB: sorobanFeeWrite1KB, liveSorobanStateBytes: liveSorobanStateBytes,
+            version: Int(discriminant), byteRange: start..<r.offset, header: header, counts: counts, sorobanFeeWrite1KB: sorobanFeeWrite1KB, liveSorobanStateBytes: liveSorobanStateBytes,
             evictedKeys: evictedKeys, applied: applied)
     }
 

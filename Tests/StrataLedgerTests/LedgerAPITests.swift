@@ -25,6 +25,21 @@ import Testing
         }
     }
 
+    /// The rows of one of stellar-etl's exports of the 10 ledgers.
+    static func etlRows(_ name: String) throws -> [JSONValue] {
+        try String(contentsOf: LedgerDeterminismTests.etl.appendingPathComponent(name), encoding: .utf8)
+            .split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
+    }
+
+    /// Whether each transaction of the 10 ledgers succeeded, by id.
+    static func successfulTransactions() throws -> [Int64: Bool] {
+        var successful: [Int64: Bool] = [:]
+        for tx in try etlRows("10_ledgers_txs.json") {
+            if let id = tx["id"]?.int64Value, let ok = tx["successful"]?.boolValue { successful[id] = ok }
+        }
+        return successful
+    }
+
     /// Follows cursors to the end; returns every row.
     func all(_ client: any TestClientProtocol, _ uri: String, limit: Int) async throws -> [JSONValue] {
         var rows: [JSONValue] = []
@@ -45,16 +60,9 @@ import Testing
     /// operation set; and the route pages through an account's trustlines.
     @Test func trustlinesFollowAllowTrust() async throws {
         try await withLedgerAPI { strata, client in
-            func rows(_ name: String) throws -> [JSONValue] {
-                try String(contentsOf: LedgerDeterminismTests.etl.appendingPathComponent(name), encoding: .utf8)
-                    .split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
-            }
-            var successful: [Int64: Bool] = [:]
-            for tx in try rows("10_ledgers_txs.json") {
-                if let id = tx["id"]?.int64Value, let ok = tx["successful"]?.boolValue { successful[id] = ok }
-            }
+            let successful = try Self.successfulTransactions()
             var expected: [String: (id: Int64, authorized: Bool)] = [:]
-            for op in try rows("10_ledgers_ops.json") where op["type"]?.intValue == 7 {
+            for op in try Self.etlRows("10_ledgers_ops.json") where op["type"]?.intValue == 7 {
                 guard let tx = op["transaction_id"]?.int64Value, successful[tx] == true else { continue }
                 let d = try #require(op["details"])
                 let trustor = try #require(d["trustor"]?.stringValue)
@@ -83,16 +91,9 @@ import Testing
     /// offers page through the route.
     @Test func offersFollowTheirOperations() async throws {
         try await withLedgerAPI { strata, client in
-            func rows(_ name: String) throws -> [JSONValue] {
-                try String(contentsOf: LedgerDeterminismTests.etl.appendingPathComponent(name), encoding: .utf8)
-                    .split(whereSeparator: \.isNewline).map { try JSONParser.parse(String($0)) }
-            }
-            var successful: [Int64: Bool] = [:]
-            for tx in try rows("10_ledgers_txs.json") {
-                if let id = tx["id"]?.int64Value, let ok = tx["successful"]?.boolValue { successful[id] = ok }
-            }
+            let successful = try Self.successfulTransactions()
             var cancelled: Set<Int64> = []
-            for op in try rows("10_ledgers_ops.json") where [3, 12].contains(op["type"]?.intValue ?? -1) {
+            for op in try Self.etlRows("10_ledgers_ops.json") where [3, 12].contains(op["type"]?.intValue ?? -1) {
                 guard let tx = op["transaction_id"]?.int64Value, successful[tx] == true, let d = op["details"],
                     let id = d["offer_id"]?.int64Value, id != 0, d["amount"]?.doubleValue == 0
                 else { continue }

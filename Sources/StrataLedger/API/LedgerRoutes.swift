@@ -102,7 +102,7 @@ public struct LedgerRoutes: APIRoutes {
         router.get("/v1/accounts/:account/trustlines") { request, context -> Response in
             let account = try LedgerParameters.account(context.parameters.get("account"))
             let page = try PageRequest(request, scope: "acct-tl:\(account)")
-            let after = page.after?.first?.stringValue ?? ""
+            let after = try page.after.map { try LedgerParameters.string($0.first, "cursor") } ?? ""
             return try await JSONPage.fetch(db, """
                 SELECT row_to_json(t)::text, t.asset
                   FROM ledger_silver.trustlines_current t
@@ -124,10 +124,7 @@ public struct LedgerRoutes: APIRoutes {
         }
 
         router.get("/v1/liquidity-pools/:pool") { _, context -> Response in
-            let pool = context.parameters.get("pool") ?? ""
-            guard pool.utf8.count == 64, pool.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0) }) else {
-                throw APIError(.badRequest, "bad_pool", "'\(pool)' is not a liquidity pool id (64 lower-case hex digits)")
-            }
+            let pool = try LedgerParameters.pool(context.parameters.get("pool"))
             guard let json = try await JSONPage.one(db, """
                 SELECT row_to_json(p)::text FROM ledger_silver.liquidity_pools_current p WHERE p.pool_id = \(pool)
                 """, logger: logger)
@@ -219,9 +216,18 @@ enum LedgerParameters {
     }
 
     static func hash(_ text: String?) throws -> String {
+        try hex64(text, code: "bad_hash", what: "a transaction hash")
+    }
+
+    static func pool(_ text: String?) throws -> String {
+        try hex64(text, code: "bad_pool", what: "a liquidity pool id")
+    }
+
+    /// A 32-byte id in hex, lower-cased.
+    static func hex64(_ text: String?, code: String, what: String) throws -> String {
         let lower = (text ?? "").lowercased()
         guard lower.count == 64, lower.allSatisfy({ $0.isASCII && $0.isHexDigit }) else {
-            throw APIError(.badRequest, "bad_hash", "a transaction hash is 64 hexadecimal characters, got '\(text ?? "")'")
+            throw APIError(.badRequest, code, "\(what) is 64 hexadecimal characters, got '\(text ?? "")'")
         }
         return lower
     }
@@ -254,6 +260,11 @@ enum LedgerParameters {
             throw APIError(.badRequest, "bad_asset", "asset must be 'native' or CODE:ISSUER (e.g. USDC:GA5Z...), got '\(value)'")
         }
         return "\(parts[0].count <= 4 ? "credit_alphanum4" : "credit_alphanum12"):\(parts[0]):\(parts[1])"
+    }
+
+    static func string(_ value: JSONValue?, _ what: String) throws -> String {
+        guard let text = value?.stringValue else { throw APIError(.badRequest, "bad_cursor", "the \(what) is malformed") }
+        return text
     }
 
     static func int64(_ value: JSONValue?, _ what: String) throws -> Int64 {

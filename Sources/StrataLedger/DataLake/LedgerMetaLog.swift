@@ -102,8 +102,8 @@ public struct LedgerMetaLog: Sendable {
                 }
                 guard s.previousLedgerHash == current.hash else {
                     throw StrataError(.invalidInput, """
-                        ledger \(s.sequence)'s previous hash \(Self.hex(s.previousLedgerHash)) is not the hash of ledger \
-                        \(current.sequence) (\(Self.hex(current.hash))): another chain, or a corrupt ledger
+                        ledger \(s.sequence)'s previous hash \(StellarXDR.hex(s.previousLedgerHash)) is not the hash of ledger \
+                        \(current.sequence) (\(StellarXDR.hex(current.hash))): another chain, or a corrupt ledger
                         """, at: InputLocation(source: ledger.origin))
                 }
             }
@@ -125,8 +125,8 @@ public struct LedgerMetaLog: Sendable {
             occurredAt: Date(timeIntervalSince1970: TimeInterval(s.closeTime)), headers: headers,
             payload: [
                 "sequence": .int(Int(s.sequence)),
-                "hash": .string(Self.hex(s.hash)),
-                "previous_hash": .string(Self.hex(s.previousLedgerHash)),
+                "hash": .string(StellarXDR.hex(s.hash)),
+                "previous_hash": .string(StellarXDR.hex(s.previousLedgerHash)),
                 "close_time": .string(RFC3339.format(Date(timeIntervalSince1970: TimeInterval(s.closeTime)))),
                 "protocol_version": .int(Int(s.protocolVersion)),
                 "meta_version": .int(s.version),
@@ -134,17 +134,6 @@ public struct LedgerMetaLog: Sendable {
                 "xdr": .string(Data(ledger.bytes).base64EncodedString()),
             ],
             location: InputLocation(source: ledger.origin))
-    }
-
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0xF)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     static func bytes(hex: String) -> [UInt8]? {

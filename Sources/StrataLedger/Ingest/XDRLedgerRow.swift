@@ -31,8 +31,8 @@ public enum XDRLedgerRow {
             "sequence": .int(Int(h.sequence)),
             // TOID of the ledger: the sequence in the high 32 bits.
             "id": .int(Int(Int64(h.sequence) << 32)),
-            "ledger_hash": .string(hex(h.hash)),
-            "previous_ledger_hash": .string(hex(h.previousLedgerHash)),
+            "ledger_hash": .string(StellarXDR.hex(h.hash)),
+            "previous_ledger_hash": .string(StellarXDR.hex(h.previousLedgerHash)),
             "ledger_header": .string(Data(h.xdr).base64EncodedString()),
             "transaction_count": .int(c.transactions - c.failed),
             "operation_count": .int(c.operations),
@@ -59,5 +59,4 @@ public enum XDRLedgerRow {
     /// are clamped).
     static func timestamp(_ seconds: UInt64) -> String { RFC3339.formatSeconds(Int64(min(seconds, 253_402_300_799))) }
 
-    static func hex(_ bytes: [UInt8]) -> String { LedgerMetaLog.hex(bytes) }
 }

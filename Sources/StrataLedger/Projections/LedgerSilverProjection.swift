@@ -98,10 +98,7 @@ public struct LedgerSilverProjection: Projection {
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
         var transfers = TokenTransferRows()
-        var accounts = AccountRows()
-        var trustlines = TrustlineRows()
-        var offers = OfferRows()
-        var pools = LiquidityPoolRows()
+        var state = CurrentState()
         var invocations = InvocationRows()
         var ledgers: [LedgerEventView] = []
         var exported: [Event] = []
@@ -109,10 +106,7 @@ public struct LedgerSilverProjection: Projection {
             // Raw ledgers: current account and trustline state from their transaction metas.
             if event.type == LedgerMetaLog.eventType {
                 let metas = try LedgerEventView.rawLedgerMetas(event)
-                AccountStates.derive(metas, into: &accounts)
-                TrustlineStates.derive(metas, into: &trustlines)
-                OfferStates.derive(metas, into: &offers)
-                LiquidityPoolStates.derive(metas, into: &pools)
+                state.derive(metas)
                 continue
             }
             exported.append(event)
@@ -120,18 +114,12 @@ public struct LedgerSilverProjection: Projection {
             ledgers.append(ledger)
             let metas = try ledger.decodedMetas()
             try TokenTransfers.derive(ledger, metas: metas, into: &transfers)
-            AccountStates.derive(metas, into: &accounts)
-            TrustlineStates.derive(metas, into: &trustlines)
-            OfferStates.derive(metas, into: &offers)
-            LiquidityPoolStates.derive(metas, into: &pools)
+            state.derive(metas)
             CallGraph.derive(ledger, into: &invocations)
         }
         if !exported.isEmpty { try await applyEnrichedOperations(LedgerPayloads(exported), ledgers, context) }
         try await transfers.write(context)
-        try await accounts.write(context)
-        try await trustlines.write(context)
-        try await offers.write(context)
-        try await pools.write(context)
+        try await state.write(context)
         try await invocations.write(context)
     }
 

@@ -60,7 +60,7 @@ struct LedgerEventView {
             }
             let id = Int64(ledger.sequence) << 32 | Int64(index + 1) << 12
             let row = TransactionRow(
-                hash: LedgerMetaLog.hex(tx.hash), id: id, ledgerSequence: Int64(ledger.sequence), successful: tx.successful, account: "",
+                hash: StellarXDR.hex(tx.hash), id: id, ledgerSequence: Int64(ledger.sequence), successful: tx.successful, account: "",
                 closedAt: closedAt, meta: nil, feeCharged: 0, memoType: "", memo: "")
             return (row, meta)
         }
