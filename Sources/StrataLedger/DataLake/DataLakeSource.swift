@@ -42,6 +42,10 @@ public struct DataLakeSource: Service {
         public var highest: UInt32?
     }
 
+    /// Every read and append of the log is bounded: a database that stops answering fails the
+    /// source (`timeout`) instead of hanging it.
+    static let logDeadline: Duration = .seconds(30)
+
     public let store: any LedgerObjectStore
     public let options: Options
     public let ledgers: LedgerMetaLog
@@ -80,7 +84,10 @@ public struct DataLakeSource: Service {
     @discardableResult
     public func ingest() async throws -> Progress {
         var layout = try await resolveLayout()
-        var position = try await ledgers.position()
+        let ledgers = self.ledgers
+        var position = try await withDeadline(Self.logDeadline, "reading the highest ledger of \(LedgerMetaLog.topic)") {
+            try await ledgers.position()
+        }
         var next: UInt32
         if let top = position {
             guard top.sequence < UInt32.max else { return Progress(highest: top.sequence) }
@@ -141,7 +148,10 @@ public struct DataLakeSource: Service {
             let wanted = batch.filter { $0.summary.sequence >= next && $0.summary.sequence <= stop }
             for start in stride(from: 0, to: wanted.count, by: max(1, options.ledgersPerAppend)) {
                 let chunk = Array(wanted[start..<min(start + max(1, options.ledgersPerAppend), wanted.count)])
-                let (top, appended) = try await ledgers.append(chunk, after: position, network: layout.networkPassphrase, source: "datalake")
+                let (after, network) = (position, layout.networkPassphrase)
+                let (top, appended) = try await withDeadline(Self.logDeadline, "appending ledgers \(next)-\(stop)") {
+                    try await ledgers.append(chunk, after: after, network: network, source: "datalake")
+                }
                 position = top
                 progress.appended += appended
                 progress.duplicates += chunk.count - appended
