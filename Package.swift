@@ -35,6 +35,10 @@ let package = Package(
         .target(name: "CStrataShims"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+        // librdkafka (Debian's librdkafka-dev) and the C helpers Swift cannot express (variadic calls,
+        // the rd_kafka_vu_t union, C callbacks).
+        .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(name: "CRdKafkaShims", dependencies: ["CRdKafka"]),
 
         // The model: envelopes, topics, the EventLog contract, validation, JSON.
         .target(
@@ -59,6 +63,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // The Kafka log backend: KafkaEventLog on librdkafka, and librdkafka's mock cluster.
+        .target(
+            name: "StrataKafka",
+            dependencies: [
+                "StrataCore",
+                "CRdKafka",
+                "CRdKafkaShims",
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -164,6 +180,7 @@ let package = Package(
         .target(
             name: "StrataApp",
             dependencies: [
+                "StrataKafka",
                 "StrataAtlas",
                 "StrataLedger",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -227,6 +244,7 @@ let package = Package(
         .target(
             name: "StrataTestSupport",
             dependencies: [
+                "StrataKafka",
                 "StrataSeededRandom",
                 "StrataAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -250,7 +268,7 @@ let package = Package(
         .testTarget(
             name: "StrataLogTests",
             dependencies: [
-                "StrataCore", "StrataPostgres", "StrataApp", "StrataTestSupport",
+                "StrataCore", "StrataPostgres", "StrataApp", "StrataTestSupport", "StrataKafka",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

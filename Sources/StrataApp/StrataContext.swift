@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import StrataCore
+import StrataKafka
 import StrataPostgres
 import StrataProjections
 
@@ -11,8 +12,11 @@ public struct StrataContext: Sendable {
     public let client: PostgresClient
     /// The log, through the backend-neutral contract.
     public let log: any EventLog
-    /// The same log as the PostgreSQL backend (its notification listener is a Service).
+    /// The PostgreSQL backend (its notification listener is a Service); the log itself unless the
+    /// configuration names a Kafka log.
     public let postgresLog: PostgresEventLog
+    /// The Kafka backend, when the configuration names one (`log` is then this).
+    public let kafkaLog: KafkaEventLog?
     public let producer: EventProducer
     /// Whether the database answers (run as a service by `runServices`).
     public let probe: DatabaseProbe
@@ -35,17 +39,31 @@ public struct StrataContext: Sendable {
         let client = PostgresClient(configuration: try url.clientConfiguration(maximumConnections: configuration.maximumConnections), backgroundLogger: logger)
         return try await client.whileRunning { client in
             try await checkConnection(client, url: url, logger: logger)
-            let log = PostgresEventLog(client: client, logger: logger)
-            try await log.migrate()
-            try await log.createTopics(topology.sortedTopics)
-            try await MigrationRunner.migrate(component: ProjectionMigrations.component, ProjectionMigrations.all, client: client, logger: logger)
-            let context = StrataContext(
-                configuration: configuration, client: client, log: log, postgresLog: log,
-                producer: EventProducer(log: log, topology: topology, schemas: schemas),
-                probe: DatabaseProbe(client: client, logger: logger), topology: topology, schemas: schemas,
-                logger: logger, databaseDescription: url.description)
-            return try await body(context)
+            let pgLog = PostgresEventLog(client: client, logger: logger)
+            try await pgLog.migrate()
+            let kafka = try configuration.kafkaSettings().map { try KafkaEventLog(settings: $0, logger: logger) }
+            let log: any EventLog = kafka ?? pgLog
+            do {
+                try await log.createTopics(topology.sortedTopics)
+                try await MigrationRunner.migrate(component: ProjectionMigrations.component, ProjectionMigrations.all, client: client, logger: logger)
+                let context = StrataContext(
+                    configuration: configuration, client: client, log: log, postgresLog: pgLog, kafkaLog: kafka,
+                    producer: EventProducer(log: log, topology: topology, schemas: schemas),
+                    probe: DatabaseProbe(client: client, logger: logger), topology: topology, schemas: schemas,
+                    logger: logger, databaseDescription: url.description)
+                let result = try await body(context)
+                await kafka?.close()
+                return result
+            } catch {
+                await kafka?.close()
+                throw error
+            }
         }
+    }
+
+    /// Where the log is, as the user sees it.
+    public var logDescription: String {
+        kafkaLog.map { "kafka://\($0.settings.bootstrap)" } ?? "postgres (\(databaseDescription))"
     }
 
     /// The pool retries connecting forever; a first query with a deadline turns a wrong URL, a

@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
         if datalake != nil { server.sources = SourceHealth() }
         let demoData = env["STRATA_DEMO_DATA"]
         let serverSettings = server
-        try await options.run { strata in
+        try await options.run(writer: "serve") { strata in
             _ = StrataMetrics.registry()
             let projections = ProjectionRegistry.runnable(in: strata.topology).run
             try await strata.registerProjections(projections)
@@ -76,7 +76,7 @@ struct Serve: AsyncParsableCommand {
                 services.append(SupervisedDataLakeSource(source: source, health: health, retryInterval: .milliseconds(Int64(datalakeRetry * 1000))))
             }
             FileHandle.standardError.write(Data("""
-                strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.databaseDescription)
+                strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.logDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
                   workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")
 

@@ -37,6 +37,9 @@ struct GlobalOptions: ParsableArguments {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error")
     var logLevel: String = "warning"
 
+    @Option(name: .customLong("log"), help: "The event log: postgres (default) or kafka://host:port[,host:port][?settings] (env STRATA_LOG; docs/kafka.md)")
+    var logURL: String?
+
     func makeConfiguration() throws -> StrataConfiguration {
         guard let level = Logger.Level(rawValue: logLevel) else {
             throw ValidationError("unknown log level '\(logLevel)'")
@@ -44,7 +47,7 @@ struct GlobalOptions: ParsableArguments {
         return StrataConfiguration(
             databaseURL: databaseURL, dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) },
             topologyFile: topology.map { URL(fileURLWithPath: $0) }, schemaDirectory: schemas.map { URL(fileURLWithPath: $0) },
-            logLevel: level, environment: ProcessInfo.processInfo.environment)
+            logLevel: level, logURL: logURL, environment: ProcessInfo.processInfo.environment)
     }
 
     func makeLogger(_ label: String = "strata") throws -> Logger {
@@ -55,8 +58,13 @@ struct GlobalOptions: ParsableArguments {
     }
 
     /// Runs `body` connected to Strata, turning Strata's errors into a message and an exit code.
-    func run<T: Sendable>(_ body: @Sendable (StrataContext) async throws -> T) async throws -> T {
-        let configuration = try makeConfiguration()
+    /// `writer` names a long-running writer role whose Kafka transactional id is stable per host.
+    func run<T: Sendable>(writer: String? = nil, _ body: @Sendable (StrataContext) async throws -> T) async throws -> T {
+        var configuration = try makeConfiguration()
+        if let writer {
+            let host = ProcessInfo.processInfo.hostName.isEmpty ? "localhost" : ProcessInfo.processInfo.hostName
+            configuration.kafkaTransactionalID = "strata-\(host)-\(writer)"
+        }
         let logger = try makeLogger()
         return try await reportingErrors {
             try await StrataContext.with(configuration, logger: logger, body)

@@ -64,11 +64,14 @@ public enum TestEnvironment {
     }
 
     /// Like `withDatabase`, connected: migrations applied and the repository's topology declared.
+    /// With `logURL` (`kafka://...`), the log is there and views and checkpoints in the database.
     public static func withStrata<T: Sendable>(
-        topology: Topology? = nil, _ body: @Sendable (StrataContext) async throws -> T
+        topology: Topology? = nil, logURL: String? = nil, _ body: @Sendable (StrataContext) async throws -> T
     ) async throws -> T {
         try await withDatabase { db in
-            try await StrataContext.with(db.configuration, logger: logger, topologyOverride: topology, body)
+            var configuration = db.configuration
+            configuration.logURL = logURL
+            return try await StrataContext.with(configuration, logger: logger, topologyOverride: topology, body)
         }
     }
 

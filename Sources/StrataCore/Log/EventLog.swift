@@ -24,19 +24,57 @@ public struct TopicSpec: Sendable, Hashable {
     }
 }
 
-/// The append-only log: topics of partitions of gapless offsets.
+/// What a backend guarantees beyond the contract every backend keeps.
+public struct LogCapabilities: OptionSet, Sendable {
+    public let rawValue: Int
+    public init(rawValue: Int) { self.rawValue = rawValue }
+
+    /// Offsets are 0, 1, 2, ... with no holes: the end offset is the number of events (PostgreSQL).
+    /// Without it (Kafka), transaction markers and skipped duplicates leave offsets that hold no
+    /// event; offsets still only grow and never change meaning.
+    public static let denseOffsets = LogCapabilities(rawValue: 1)
+    /// A duplicate id is refused at append time with the original's receipt, whichever process
+    /// appended the original (PostgreSQL's unique index). Without it, a duplicate racing in from
+    /// another writer may be stored, and readers skip it (see `KafkaEventLog`).
+    public static let exactDuplicateReceipts = LogCapabilities(rawValue: 2)
+}
+
+/// A read's events and where the next read continues.
+public struct LogBatch: Sendable {
+    public var events: [Event]
+    /// Past the last event returned and past any offsets the read stepped over that hold no event,
+    /// so a reader at the end of a partition with holes is at its end offset (caught up).
+    public var next: Int64
+
+    public init(events: [Event], next: Int64) {
+        self.events = events
+        self.next = next
+    }
+}
+
+/// The append-only log: topics of partitions of strictly increasing offsets.
 ///
 /// The contract maps one-to-one onto Kafka: a topic has a fixed number of partitions, ordering holds
 /// only within a partition, an offset is assigned by the log, and a reader positions itself by
 /// (topic, partition, offset). Every backend passes the same contract tests.
 ///
 /// Invariants every backend keeps:
-/// - offsets in a partition are 0, 1, 2, ... with no gaps, and become visible in offset order: a
-///   reader that has seen offset N never later finds an event with an offset below N;
+/// - offsets in a partition only grow, are permanent, and become visible in offset order: a reader
+///   that has seen offset N never later finds an event with an offset below N. Whether they are
+///   also dense (no holes) is a capability (`LogCapabilities.denseOffsets`); readers never assume
+///   `last offset + 1` is the next event's offset, and a partition is caught up when the reader's
+///   position (`LogBatch.next`) is at or past its end offset;
 /// - `append` is all or nothing for the whole batch, across partitions;
-/// - an event whose (topic, id) is already in the log is not added again; its receipt carries the
-///   original offset and `duplicate == true`.
+/// - an event whose (topic, id) is already in the log does not reach readers twice: its receipt
+///   carries the original offset and `duplicate == true` (exactly so with
+///   `LogCapabilities.exactDuplicateReceipts`).
 public protocol EventLog: Sendable {
+    /// What this backend guarantees beyond the contract.
+    var capabilities: LogCapabilities { get }
+
+    /// Reads like `read` and also says where the next read continues (past holes).
+    func readBatch(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> LogBatch
+
     /// Declares topics. Existing topics with the same partition count are left alone; a different
     /// count is an `invalidTopology` error (partitions are fixed, as in Kafka without repartitioning).
     func createTopics(_ topics: [TopicSpec]) async throws
@@ -53,8 +91,9 @@ public protocol EventLog: Sendable {
     /// comes back when there is one.
     func read(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> [Event]
 
-    /// The next offset to be assigned in each partition of the topic (Kafka's high watermark): the
-    /// number of events the partition holds.
+    /// The next offset to be assigned in each partition of the topic (Kafka's high watermark, or its
+    /// last stable offset for committed reads); with dense offsets, the number of events the
+    /// partition holds.
     func endOffsets(topic: String) async throws -> [Int64]
 
     /// When the event at `offset` was appended, without reading its payload (time lag).
@@ -99,12 +138,10 @@ public struct LogTail: AsyncSequence, Sendable {
 
         public mutating func next() async throws -> [Event]? {
             while !Task.isCancelled {
-                let batch = try await tail.log.read(
+                let batch = try await tail.log.readBatch(
                     topic: tail.topic, partition: tail.partition, from: next, limit: tail.batchSize, maxBytes: tail.maxBytes)
-                if let last = batch.last {
-                    next = last.offset + 1
-                    return batch
-                }
+                next = Swift.max(next, batch.next)
+                if !batch.events.isEmpty { return batch.events }
                 _ = try await tail.log.waitForEvents(topic: tail.topic, partition: tail.partition, beyond: next, timeout: .seconds(30))
             }
             return nil
@@ -115,6 +152,14 @@ public struct LogTail: AsyncSequence, Sendable {
 }
 
 extension EventLog {
+    public var capabilities: LogCapabilities { [.denseOffsets, .exactDuplicateReceipts] }
+
+    /// For dense backends: the offset after the last event read, or `offset` when none was.
+    public func readBatch(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> LogBatch {
+        let events = try await read(topic: topic, partition: partition, from: offset, limit: limit, maxBytes: maxBytes)
+        return LogBatch(events: events, next: events.last.map { $0.offset + 1 } ?? max(0, offset))
+    }
+
     /// Reads up to `limit` events of one partition, starting at `offset`, in offset order.
     public func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event] {
         try await read(topic: topic, partition: partition, from: offset, limit: limit, maxBytes: nil)

@@ -1,0 +1,63 @@
+#include "strata_rdkafka.h"
+#include <stdlib.h>
+
+rd_kafka_error_t *strata_kafka_produce(rd_kafka_t *rk, const char *topic, int32_t partition,
+                                       const void *key, size_t key_len, const void *value, size_t value_len,
+                                       const char *const *header_names, const void *const *header_values,
+                                       const size_t *header_lengths, size_t header_count, int64_t timestamp_ms,
+                                       void *msg_opaque) {
+    size_t count = 7 + header_count;
+    rd_kafka_vu_t *vus = calloc(count, sizeof(rd_kafka_vu_t));
+    if (vus == NULL) return rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "out of memory");
+    size_t i = 0;
+    vus[i].vtype = RD_KAFKA_VTYPE_TOPIC; vus[i].u.cstr = topic; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_PARTITION; vus[i].u.i32 = partition; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_KEY; vus[i].u.mem.ptr = (void *)key; vus[i].u.mem.size = key_len; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_VALUE; vus[i].u.mem.ptr = (void *)value; vus[i].u.mem.size = value_len; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_MSGFLAGS; vus[i].u.i = RD_KAFKA_MSG_F_COPY; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_TIMESTAMP; vus[i].u.i64 = timestamp_ms; i++;
+    vus[i].vtype = RD_KAFKA_VTYPE_OPAQUE; vus[i].u.ptr = msg_opaque; i++;
+    for (size_t h = 0; h < header_count; h++) {
+        vus[i].vtype = RD_KAFKA_VTYPE_HEADER;
+        vus[i].u.header.name = header_names[h];
+        vus[i].u.header.val = header_values[h];
+        vus[i].u.header.size = (ssize_t)header_lengths[h];
+        i++;
+    }
+    rd_kafka_error_t *error = rd_kafka_produceva(rk, vus, i);
+    free(vus);
+    return error;
+}
+
+rd_kafka_resp_err_t strata_kafka_mock_push_error_rtt(rd_kafka_mock_cluster_t *mcluster, int32_t broker_id,
+                                                     int16_t api_key, rd_kafka_resp_err_t err, int rtt_ms) {
+    return rd_kafka_mock_broker_push_request_error_rtts(mcluster, broker_id, api_key, 1, err, rtt_ms);
+}
+
+extern void strata_kafka_delivery(void *opaque, void *msg_opaque, int32_t partition, int64_t offset, int err);
+
+static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
+    (void)rk;
+    strata_kafka_delivery(opaque, m->_private, m->partition, m->offset, (int)m->err);
+}
+
+void strata_kafka_conf_set_delivery(rd_kafka_conf_t *conf) {
+    rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
+}
+
+extern void strata_kafka_log(void *opaque, int level, const char *fac, const char *buf);
+extern void strata_kafka_error(void *opaque, int err, const char *reason);
+
+static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
+    strata_kafka_log(rd_kafka_opaque(rk), level, fac, buf);
+}
+
+static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque) {
+    (void)rk;
+    strata_kafka_error(opaque, err, reason);
+}
+
+void strata_kafka_conf_set_log_and_error(rd_kafka_conf_t *conf) {
+    rd_kafka_conf_set_log_cb(conf, log_cb);
+    rd_kafka_conf_set_error_cb(conf, error_cb);
+}
