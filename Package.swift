@@ -202,6 +202,7 @@ let package = Package(
         .target(
             name: "StrataBenchmarks",
             dependencies: [
+                "StrataKafka",
                 "StrataAtlasModel",
                 "StrataStellarXDR",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -219,6 +220,7 @@ let package = Package(
         .executableTarget(
             name: "StrataCLI",
             dependencies: [
+                "StrataKafka",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataAtlas",
                 "StrataLedger",
@@ -319,7 +321,7 @@ let package = Package(
         .testTarget(
             name: "StrataProjectionTests",
             dependencies: [
-                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataTestSupport",
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataTestSupport", "StrataKafka",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings

@@ -6,9 +6,19 @@ rd_kafka_error_t *strata_kafka_produce(rd_kafka_t *rk, const char *topic, int32_
                                        const char *const *header_names, const void *const *header_values,
                                        const size_t *header_lengths, size_t header_count, int64_t timestamp_ms,
                                        void *msg_opaque) {
-    size_t count = 7 + header_count;
-    rd_kafka_vu_t *vus = calloc(count, sizeof(rd_kafka_vu_t));
-    if (vus == NULL) return rd_kafka_error_new(RD_KAFKA_RESP_ERR__FAIL, "out of memory");
+    // Headers go in as one application-owned list (VTYPE_HEADERS): librdkafka takes it on success
+    // and leaves it to us on failure. Per-header VTYPE_HEADER arguments are freed twice by
+    // librdkafka 2.0.x when the partitioner refuses the message (a transaction in an abortable
+    // state), which crashes the process.
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(header_count);
+    for (size_t h = 0; h < header_count; h++) {
+        rd_kafka_resp_err_t err = rd_kafka_header_add(headers, header_names[h], -1, header_values[h], (ssize_t)header_lengths[h]);
+        if (err) {
+            rd_kafka_headers_destroy(headers);
+            return rd_kafka_error_new(err, "adding header %s", header_names[h]);
+        }
+    }
+    rd_kafka_vu_t vus[8];
     size_t i = 0;
     vus[i].vtype = RD_KAFKA_VTYPE_TOPIC; vus[i].u.cstr = topic; i++;
     vus[i].vtype = RD_KAFKA_VTYPE_PARTITION; vus[i].u.i32 = partition; i++;
@@ -17,15 +27,9 @@ rd_kafka_error_t *strata_kafka_produce(rd_kafka_t *rk, const char *topic, int32_
     vus[i].vtype = RD_KAFKA_VTYPE_MSGFLAGS; vus[i].u.i = RD_KAFKA_MSG_F_COPY; i++;
     vus[i].vtype = RD_KAFKA_VTYPE_TIMESTAMP; vus[i].u.i64 = timestamp_ms; i++;
     vus[i].vtype = RD_KAFKA_VTYPE_OPAQUE; vus[i].u.ptr = msg_opaque; i++;
-    for (size_t h = 0; h < header_count; h++) {
-        vus[i].vtype = RD_KAFKA_VTYPE_HEADER;
-        vus[i].u.header.name = header_names[h];
-        vus[i].u.header.val = header_values[h];
-        vus[i].u.header.size = (ssize_t)header_lengths[h];
-        i++;
-    }
+    vus[i].vtype = RD_KAFKA_VTYPE_HEADERS; vus[i].u.headers = headers; i++;
     rd_kafka_error_t *error = rd_kafka_produceva(rk, vus, i);
-    free(vus);
+    if (error) rd_kafka_headers_destroy(headers);
     return error;
 }
 

@@ -4,13 +4,14 @@ import PostgresNIO
 import StrataApp
 import StrataBenchmarks
 import StrataCore
+import StrataKafka
 import ServiceLifecycle
 import StrataProjections
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self, XDRBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self, XDRBench.self, KafkaBench.self])
 
     struct LookupBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -153,6 +154,69 @@ struct Bench: AsyncParsableCommand {
         }
     }
 
+    struct KafkaBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "kafka",
+            abstract: "The Kafka log: batched append beside librdkafka's own producer; replay from Kafka beside replay from PostgreSQL.",
+            discussion: """
+                Starts librdkafka's 3-broker mock cluster in this process unless --bootstrap names a cluster (whose \
+                topics demo and the reference topic must exist or be creatable). The mock keeps about 5 MiB per \
+                partition: --events x --rounds must fit for the replay (the default does). Views go to two scratch \
+                databases (strata_bench for the PostgreSQL log, strata_bench_kafka for the Kafka log); build with -c release.
+                """)
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "A Kafka cluster's bootstrap list (default: an in-process mock cluster of 3 brokers).") var bootstrap: String?
+        @Option(help: "Events per round.") var events = 20_000
+        @Option(name: .customLong("batch-size")) var batchSize = 1000
+        @Option(help: "Rounds of appends (reference and log alternate).") var rounds = 3
+        @Option(name: .customLong("replay-rounds"), help: "Replays from each log.") var replayRounds = 3
+
+        func validate() throws {
+            guard events > 0, batchSize > 0 else { throw ValidationError("--events and --batch-size must be positive") }
+            guard (1...20).contains(rounds), (1...20).contains(replayRounds) else { throw ValidationError("--rounds and --replay-rounds must be 1 to 20") }
+        }
+
+        func run() async throws {
+            let bench = KafkaBenchmark(events: events, batchSize: batchSize, rounds: rounds, replayRounds: replayRounds)
+            let logger = try options.makeLogger()
+            let configuration = try options.makeConfiguration()
+            let topics = try configuration.loadTopology().sortedTopics
+            guard let demo = topics.first(where: { $0.name == "demo" }) else {
+                throw ValidationError("the topology has no topic 'demo' (the reference projection's)")
+            }
+            let referenceTopic = "strata_bench_reference"
+            var mock: KafkaMockCluster?
+            let bootstrap: String
+            if let given = self.bootstrap {
+                bootstrap = given
+            } else {
+                let cluster = try KafkaMockCluster(brokers: 3, logger: logger)
+                try cluster.createTopics(topics)
+                try cluster.createTopic(referenceTopic, partitions: demo.partitions)
+                mock = cluster
+                bootstrap = cluster.bootstrap
+                progress("mock Kafka cluster (3 brokers, memory only): \(bootstrap)")
+            }
+            let usingMock = mock != nil
+            let kafkaURL = "kafka://\(bootstrap)?transactional_id=strata-bench-\(UUID().uuidString.prefix(8))"
+            try await withScratchDatabase(options) { postgres in
+                try await withScratchDatabase(options, name: "strata_bench_kafka", log: kafkaURL) { strata in
+                    guard let kafka = strata.kafkaLog else { throw StrataError(.invalidConfiguration, "the scratch context has no Kafka log") }
+                    if !usingMock {
+                        try await kafka.createTopics([TopicSpec(name: referenceTopic, partitions: demo.partitions)])
+                    }
+                    let reference = KafkaReferenceProducer(bootstrap: bootstrap, properties: kafka.settings.properties, logger: logger)
+                    let report = try await bench.run(
+                        kafka: kafka, kafkaClient: strata.client, producer: strata.producer, reference: reference, referenceTopic: referenceTopic,
+                        postgres: postgres.postgresLog, postgresClient: postgres.client, logger: logger)
+                    printLine(report.markdown)
+                }
+            }
+            withExtendedLifetime(mock) {}
+        }
+    }
+
     struct LogBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "log",
@@ -176,19 +240,24 @@ struct Bench: AsyncParsableCommand {
     }
 }
 
-/// Runs `body` against a freshly created `strata_bench` database on the configured server, so a
-/// benchmark never touches real data.
-func withScratchDatabase(_ options: GlobalOptions, _ body: @Sendable (StrataContext) async throws -> Void) async throws {
+/// Runs `body` against a freshly created scratch database (`name`) on the configured server, so a
+/// benchmark never touches real data; `log` overrides the configured log (a kafka:// URL).
+func withScratchDatabase(
+    _ options: GlobalOptions, name: String = "strata_bench", log: String? = nil, _ body: @Sendable (StrataContext) async throws -> Void
+) async throws {
     var configuration = try options.makeConfiguration()
     let logger = try options.makeLogger()
     try await reportingErrors {
         var url = try DatabaseURLParts(try StrataContext.resolveDatabaseURL(configuration, logger: logger))
-        try await StrataContext.with(configuration.withDatabase(url.string), logger: logger) { admin in
-            try await admin.client.query("DROP DATABASE IF EXISTS strata_bench WITH (FORCE)", logger: logger)
-            try await admin.client.query("CREATE DATABASE strata_bench", logger: logger)
+        var adminConfiguration = configuration.withDatabase(url.string)
+        adminConfiguration.logURL = nil
+        try await StrataContext.with(adminConfiguration, logger: logger) { admin in
+            try await admin.client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger)
+            try await admin.client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
         }
-        url.database = "strata_bench"
+        url.database = name
         configuration.databaseURL = url.string
+        if let log { configuration.logURL = log }
         progress("benchmark database: \(url.redacted)")
         try await StrataContext.with(configuration, logger: logger, body)
     }

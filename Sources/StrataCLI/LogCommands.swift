@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import StrataApp
 import StrataCore
+import StrataKafka
 
 struct Topics: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "List the topics with their partitions and end offsets.")
@@ -13,6 +14,21 @@ struct Topics: AsyncParsableCommand {
         let asJSON = json
         try await options.run { strata in
             var rows: [JSONValue] = []
+            if let kafka = strata.kafkaLog {
+                // Kafka: offsets have holes (transaction markers), so no event count; low and high
+                // watermarks per partition.
+                var lines: [[String]] = [["TOPIC", "PARTITIONS", "LOW WATERMARKS", "HIGH WATERMARKS", "TYPES"]]
+                for topic in try await strata.log.topics() {
+                    let marks = try await kafka.watermarks(topic: topic.name)
+                    rows.append(["topic": .string(topic.name), "partitions": .int(topic.partitions),
+                        "start_offsets": .array(marks.map { .int($0.low) }), "end_offsets": .array(marks.map { .int($0.high) }),
+                        "types": .array(topic.eventTypes.map { .string($0) })])
+                    lines.append([topic.name, String(topic.partitions), marks.map { String($0.low) }.joined(separator: ","),
+                        marks.map { String($0.high) }.joined(separator: ","), topic.eventTypes.joined(separator: ",")])
+                }
+                if asJSON { printLine(JSONWriter.string(.array(rows))) } else { printLine(TextTable.render(lines)) }
+                return
+            }
             var lines: [[String]] = [["TOPIC", "PARTITIONS", "EVENTS", "END OFFSETS", "TYPES"]]
             for topic in try await strata.log.topics() {
                 let ends = try await strata.log.endOffsets(topic: topic.name)

@@ -21,7 +21,7 @@ public struct KafkaLogSettings: Sendable {
     public var minInsyncReplicas: Int?
     /// Readers kept per partition (each positioned where its last read ended).
     public var readersPerPartition = 4
-    /// Bounds metadata, watermark and admin calls.
+    /// Bounds metadata, watermark and admin calls, and each transaction step (`request_timeout_ms`).
     public var requestTimeout: Duration = .seconds(30)
 
     public init(bootstrap: String, properties: KafkaProperties = KafkaProperties(), transactionalID: String) {
@@ -31,7 +31,7 @@ public struct KafkaLogSettings: Sendable {
     }
 
     /// Parses `kafka://host:port[,host:port...][?key=value&...]`. Query keys `transactional_id`,
-    /// `replication_factor` and `min_insync_replicas` are Strata's; any other key is a librdkafka
+    /// `replication_factor`, `min_insync_replicas` and `request_timeout_ms` are Strata's; any other key is a librdkafka
     /// property passed through (`?security.protocol=SASL_SSL&sasl.mechanism=PLAIN`).
     public static func parse(_ url: String, defaultTransactionalID: String) throws -> KafkaLogSettings {
         guard url.hasPrefix("kafka://") else {
@@ -61,6 +61,11 @@ public struct KafkaLogSettings: Sendable {
                         throw StrataError(.invalidConfiguration, "replication_factor in '\(url)' must be -1 or a positive number")
                     }
                     settings.replicationFactor = n
+                case "request_timeout_ms":
+                    guard let n = Int64(value), n >= 100 else {
+                        throw StrataError(.invalidConfiguration, "request_timeout_ms in '\(url)' must be at least 100")
+                    }
+                    settings.requestTimeout = .milliseconds(n)
                 case "min_insync_replicas":
                     guard let n = Int(value), n >= 1 else {
                         throw StrataError(.invalidConfiguration, "min_insync_replicas in '\(url)' must be a positive number")
@@ -70,7 +75,7 @@ public struct KafkaLogSettings: Sendable {
                     guard key.contains(".") else {
                         throw StrataError(.invalidConfiguration, """
                             unknown setting '\(key)' in the Kafka log URL (Strata's are transactional_id, replication_factor, \
-                            min_insync_replicas; librdkafka properties contain a dot)
+                            min_insync_replicas, request_timeout_ms; librdkafka properties contain a dot)
                             """)
                     }
                     settings.properties[key] = value
@@ -122,7 +127,8 @@ public final class KafkaEventLog: EventLog, Sendable {
         self.logger = logger
         admin = try KafkaHandle(.consumer, properties: Self.consumerProperties(settings), name: "strata-admin", logger: logger)
         producer = TransactionalProducer(
-            settings: .init(properties: settings.clientProperties, transactionalID: settings.transactionalID), logger: logger)
+            settings: .init(properties: settings.clientProperties, transactionalID: settings.transactionalID, transactionTimeout: settings.requestTimeout),
+            logger: logger)
         pool = ReaderPool(settings: settings, properties: Self.consumerProperties(settings), logger: logger)
     }
 
@@ -142,7 +148,7 @@ public final class KafkaEventLog: EventLog, Sendable {
     public func close() async {
         await producer.close()
         await pool.close()
-        admin.close()
+        await admin.closeAsync()
     }
 
     func index(_ key: TopicPartition) -> IDIndex {
@@ -288,13 +294,22 @@ public final class KafkaEventLog: EventLog, Sendable {
         }
         if !toSend.isEmpty {
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            let messages = toSend.map { i -> OutgoingMessage in
-                let e = events[i]
-                return OutgoingMessage(
-                    topic: e.topic, partition: Int32(e.partition), key: Array(e.key.utf8), value: e.storedPayload,
-                    headers: KafkaEnvelope.headers(of: e), timestampMs: now)
+            let messages = toSend.map { OutgoingMessage(events[$0], timestampMs: now) }
+            var offsets = try await producer.commit(messages)
+            // A retried request the broker had already written (its ack was lost or late) is
+            // reported delivered without an offset: find the message in the partition by its id.
+            let unknown = Set(offsets.indices.filter { offsets[$0].offset < 0 }.map {
+                TopicPartition(topic: events[toSend[$0]].topic, partition: Int(offsets[$0].partition))
+            })
+            for key in unknown { try await catchUpIndex(key) }
+            for n in offsets.indices where offsets[n].offset < 0 {
+                let e = events[toSend[n]]
+                guard let found = index(TopicPartition(topic: e.topic, partition: Int(offsets[n].partition))).lookup(e.id), found.offset >= 0 else {
+                    throw StrataError(.backend,
+                        "Kafka reported event '\(e.id)' delivered to \(e.topic)/\(offsets[n].partition) without an offset, and it is not in the partition")
+                }
+                offsets[n].offset = found.offset
             }
-            let offsets = try await producer.commit(messages)
             for (n, i) in toSend.enumerated() {
                 let e = events[i]
                 let (partition, offset) = offsets[n]
@@ -318,6 +333,12 @@ public final class KafkaEventLog: EventLog, Sendable {
     /// Reads the partition's ids up to its current end, once per process.
     private func prime(_ key: TopicPartition) async throws {
         if primed.withLock({ $0.contains(key) }) { return }
+        try await catchUpIndex(key)
+        primed.withLock { _ = $0.insert(key) }
+    }
+
+    /// Indexes the partition's ids up to its current end.
+    private func catchUpIndex(_ key: TopicPartition) async throws {
         let end = try await highWatermark(key)
         let index = index(key)
         if index.scannedTo < end {
@@ -325,7 +346,6 @@ public final class KafkaEventLog: EventLog, Sendable {
                 try reader.indexAll(upTo: end, highWatermark: high)
             }
         }
-        primed.withLock { _ = $0.insert(key) }
     }
 
     // MARK: Read
@@ -358,7 +378,7 @@ public final class KafkaEventLog: EventLog, Sendable {
             await pool.release(reader)
             return result
         } catch {
-            reader.reset()
+            _ = try? await blocking { reader.reset() }
             await pool.release(reader)
             throw (error as? KafkaError)?.strata ?? error
         }
@@ -383,6 +403,28 @@ public final class KafkaEventLog: EventLog, Sendable {
             var ends = [Int64](repeating: 0, count: spec.partitions)
             for try await (p, end) in group { ends[p] = end }
             return ends
+        }
+    }
+
+    /// Each partition's low and high watermarks (the first offset still held, the end offset).
+    public func watermarks(topic: String) async throws -> [(low: Int64, high: Int64)] {
+        guard let spec = spec(topic) else { throw StrataError(.unknownTopic, "unknown topic '\(topic)'") }
+        let admin = self.admin
+        let timeout = settings.requestTimeout
+        return try await withThrowingTaskGroup(of: (Int, Int64, Int64).self) { group in
+            for p in 0..<spec.partitions {
+                group.addTask {
+                    do {
+                        let marks = try await blocking { try admin.watermarks(topic: topic, partition: p, timeout: timeout) }
+                        return (p, marks.low, marks.high)
+                    } catch let error as KafkaError {
+                        throw error.strata
+                    }
+                }
+            }
+            var out = [(low: Int64, high: Int64)](repeating: (0, 0), count: spec.partitions)
+            for try await (p, low, high) in group { out[p] = (low, high) }
+            return out
         }
     }
 
@@ -417,8 +459,10 @@ actor ReaderPool {
     private var handles: [KafkaHandle] = []
     private var idle: [TopicPartition: [PartitionReader]] = [:]
     private var created: [TopicPartition: Int] = [:]
-    private var waiters: [TopicPartition: [CheckedContinuation<PartitionReader, Never>]] = [:]
+    private var waiters: [TopicPartition: [CheckedContinuation<PartitionReader?, Never>]] = [:]
     private var closed = false
+    /// Readers checked out and not yet released.
+    private var outstanding = 0
 
     init(settings: KafkaLogSettings, properties: KafkaProperties, logger: Logger) {
         self.settings = settings
@@ -432,6 +476,7 @@ actor ReaderPool {
             let pick = list.firstIndex { $0.isPositioned(at: offset) } ?? (list.count - 1)
             let reader = list.remove(at: pick)
             idle[key] = list
+            outstanding += 1
             return reader
         }
         let count = created[key, default: 0]
@@ -439,16 +484,27 @@ actor ReaderPool {
             created[key] = count + 1
             do {
                 let handle = try self.handle(slot: count)
-                return try PartitionReader(handle: handle, topic: key.topic, partition: Int32(key.partition), index: index)
+                let reader = try PartitionReader(handle: handle, topic: key.topic, partition: Int32(key.partition), index: index)
+                outstanding += 1
+                return reader
             } catch {
                 created[key] = count
                 throw error
             }
         }
-        return await withCheckedContinuation { waiters[key, default: []].append($0) }
+        // Handed over by `release` (still counted as outstanding), or nil when the pool closed.
+        guard let reader = await withCheckedContinuation({ waiters[key, default: []].append($0) }) else {
+            throw StrataError(.backend, "the Kafka log is closed")
+        }
+        return reader
     }
 
-    func release(_ reader: PartitionReader) {
+    func release(_ reader: PartitionReader) async {
+        if closed {
+            _ = try? await blocking { reader.shutdown() }
+            outstanding -= 1
+            return
+        }
         let key = TopicPartition(topic: reader.topic, partition: Int(reader.partition))
         if var list = waiters[key], !list.isEmpty {
             let next = list.removeFirst()
@@ -456,6 +512,7 @@ actor ReaderPool {
             next.resume(returning: reader)
             return
         }
+        outstanding -= 1
         idle[key, default: []].append(reader)
     }
 
@@ -466,10 +523,25 @@ actor ReaderPool {
         return handles[slot]
     }
 
-    func close() {
+    /// Destroys every reader, then the handles (librdkafka's destroy waits for every topic object
+    /// of its handle to be destroyed first). Readers in use are destroyed as they come back, which
+    /// their own deadlines bound.
+    func close() async {
         closed = true
+        for list in waiters.values { for w in list { w.resume(returning: nil) } }
+        waiters.removeAll()
+        let readers = idle.values.flatMap { $0 }
         idle.removeAll()
-        for h in handles { h.close() }
+        _ = try? await blocking { for r in readers { r.shutdown() } }
+        let deadline = ContinuousClock.now + settings.requestTimeout + .seconds(10)
+        while outstanding > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if outstanding > 0 {
+            logger.warning("closing the Kafka log with readers still in use", metadata: ["readers": "\(outstanding)"])
+        }
+        let all = handles
         handles.removeAll()
+        for h in all { await h.closeAsync() }
     }
 }

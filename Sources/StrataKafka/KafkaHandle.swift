@@ -32,6 +32,9 @@ final class HandleEvents: Sendable {
     let deliveries = Mutex<[UInt: DeliveryWaiter]>([:])
     /// The last asynchronous error (a broker down, all brokers down, a fatal error), for health.
     let lastError = Mutex<KafkaError?>(nil)
+    /// Why the current transaction failed, as librdkafka logged it (facility TXNERR): produce calls
+    /// made after that only say the state forbids producing.
+    let transactionError = Mutex<String?>(nil)
 
     init(logger: Logger, name: String) {
         self.logger = logger
@@ -58,6 +61,7 @@ func strataKafkaLog(_ opaque: UnsafeMutableRawPointer?, _ level: Int32, _ facili
     let line = text.map { String(cString: $0) } ?? ""
     let fac = facility.map { String(cString: $0) } ?? ""
     // syslog levels: 0-3 errors, 4 warning, 5-6 notice/info, 7 debug.
+    if fac == "TXNERR" { events.transactionError.withLock { $0 = line } }
     let swiftLevel: Logger.Level = level <= 3 ? .error : level == 4 ? .warning : level <= 6 ? .info : .debug
     events.logger.log(level: swiftLevel, "librdkafka: \(line)", metadata: ["handle": "\(events.name)", "facility": "\(fac)"])
 }
@@ -138,6 +142,7 @@ final class KafkaHandle: @unchecked Sendable {
     private var poller: Thread?
     private let pollerDone = DispatchSemaphore(value: 0)
     let name: String
+    let kind: Kind
 
     init(_ kind: Kind, properties: KafkaProperties, name: String, logger: Logger, poll: Bool = true) throws {
         guard let conf = rd_kafka_conf_new() else { throw KafkaError(code: -195, message: "cannot allocate a configuration", context: name) }
@@ -165,6 +170,7 @@ final class KafkaHandle: @unchecked Sendable {
         self.events = events
         self.opaque = opaque
         self.name = name
+        self.kind = kind
         if poll {
             nonisolated(unsafe) let handle = rk
             let thread = Thread { [stopping, pollerDone] in
@@ -178,19 +184,56 @@ final class KafkaHandle: @unchecked Sendable {
     }
 
     /// Stops the poller and destroys the handle (a producer's queued messages are purged: callers
-    /// flush or commit first). Idempotent.
+    /// flush or commit first). Idempotent. Blocks (rd_kafka_destroy waits for librdkafka's threads):
+    /// never call it on the cooperative pool; use `closeAsync` or `closeInBackground` there.
     func close() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        stopping.set()
-        if poller != nil {
-            rd_kafka_yield(rk)
-            pollerDone.wait()
-        }
-        rd_kafka_destroy(rk)
-        opaque.release()
+        teardown().run()
     }
 
-    deinit { close() }
+    /// Closes on a Dispatch thread and waits for it.
+    func closeAsync() async {
+        _ = try? await blocking { self.close() }
+    }
+
+    /// Starts closing on a Dispatch thread and returns at once.
+    func closeInBackground() {
+        guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let teardown = teardown()
+        DispatchQueue.global(qos: .utility).async { teardown.run() }
+    }
+
+    private func teardown() -> Teardown {
+        Teardown(rk: rk, opaque: opaque, stopping: stopping, pollerDone: poller != nil ? pollerDone : nil, consumer: kind == .consumer)
+    }
+
+    /// What destroying the handle needs, without the handle (so a deinit can hand it to another thread).
+    private struct Teardown: @unchecked Sendable {
+        let rk: OpaquePointer
+        let opaque: Unmanaged<HandleEvents>
+        let stopping: CancelFlag
+        let pollerDone: DispatchSemaphore?
+        /// Readers join no group and commit nothing: destroying skips the consumer close, which
+        /// waits, without a deadline, for a group coordinator that may be gone.
+        let consumer: Bool
+
+        func run() {
+            stopping.set()
+            if let pollerDone {
+                rd_kafka_yield(rk)
+                pollerDone.wait()
+            }
+            if consumer {
+                rd_kafka_destroy_flags(rk, Int32(RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE))
+            } else {
+                rd_kafka_destroy(rk)
+            }
+            opaque.release()
+        }
+    }
+
+    // The last reference may go on the cooperative pool: destroy elsewhere.
+    deinit { closeInBackground() }
 
     /// The topic's partition count from the cluster's metadata, nil when the topic does not exist.
     func partitionCount(topic: String, timeout: Duration) throws -> Int? {
@@ -210,13 +253,25 @@ final class KafkaHandle: @unchecked Sendable {
     /// The partition's low and high watermarks, asked of its leader (the high one is the last stable
     /// offset for a `read_committed` consumer).
     func watermarks(topic: String, partition: Int, timeout: Duration) throws -> (low: Int64, high: Int64) {
-        var low: Int64 = -1
-        var high: Int64 = -1
-        try KafkaError.check(
-            rd_kafka_query_watermark_offsets(rk, topic, Int32(partition), &low, &high, timeout.milliseconds),
-            "watermarks of \(topic)/\(partition)")
-        return (low, high)
+        // A leader that moved (or a broker that dropped the connection) answers with a retriable
+        // error; librdkafka refreshes the leader, so ask again until the deadline.
+        let deadline = ContinuousClock.now + timeout
+        var pause = Duration.milliseconds(20)
+        while true {
+            var low: Int64 = -1
+            var high: Int64 = -1
+            let left = max(Duration.milliseconds(1), deadline - ContinuousClock.now)
+            let err = rd_kafka_query_watermark_offsets(rk, topic, Int32(partition), &low, &high, left.milliseconds)
+            if err == RD_KAFKA_RESP_ERR_NO_ERROR { return (low, high) }
+            let error = KafkaError(code: err.rawValue, context: "watermarks of \(topic)/\(partition)")
+            guard Self.leaderMoved.contains(err.rawValue), ContinuousClock.now + pause < deadline else { throw error }
+            Thread.sleep(forTimeInterval: Double(pause.milliseconds) / 1000)
+            pause = min(pause * 2, .milliseconds(500))
+        }
     }
+
+    /// NOT_LEADER_FOR_PARTITION, LEADER_NOT_AVAILABLE, REQUEST_TIMED_OUT, NOT_ENOUGH_REPLICAS, _TRANSPORT.
+    static let leaderMoved: Set<Int32> = [6, 5, 7, 19, -195]
 }
 
 extension Duration {

@@ -1,3 +1,4 @@
+import Dispatch
 import CRdKafka
 import CRdKafkaShims
 import Logging
@@ -30,8 +31,12 @@ public final class KafkaMockCluster: @unchecked Sendable {
     }
 
     deinit {
-        rd_kafka_mock_cluster_destroy(cluster)
-        owner.close()
+        // Destroying waits for the brokers' threads: not on the cooperative pool.
+        let parts = UncheckedBox((cluster, owner))
+        DispatchQueue.global(qos: .utility).async {
+            rd_kafka_mock_cluster_destroy(parts.value.0)
+            parts.value.1.close()
+        }
     }
 
     /// Creates a topic (the mock does not implement the CreateTopics request).
@@ -45,14 +50,37 @@ public final class KafkaMockCluster: @unchecked Sendable {
         for spec in specs { try createTopic(spec.name, partitions: spec.partitions) }
     }
 
-    /// The next `errors.count` requests of `api` fail with these codes, in order.
-    public func pushErrors(_ api: API, _ errors: [rd_kafka_resp_err_t]) {
-        errors.withUnsafeBufferPointer { rd_kafka_mock_push_request_errors_array(cluster, api.rawValue, errors.count, $0.baseAddress) }
+    /// Kafka protocol error codes to inject (librdkafka's `rd_kafka_resp_err_t` values).
+    public struct Code: RawRepresentable, Sendable, Hashable {
+        public let rawValue: Int32
+        public init(rawValue: Int32) { self.rawValue = rawValue }
+        public static let none = Code(rawValue: 0)
+        /// Retriable: the client refreshes metadata, retries.
+        public static let notLeaderForPartition = Code(rawValue: 6)
+        public static let requestTimedOut = Code(rawValue: 7)
+        public static let notEnoughReplicas = Code(rawValue: 19)
+        public static let leaderNotAvailable = Code(rawValue: 5)
+        /// The broker drops the connection (librdkafka's local `_TRANSPORT`).
+        public static let transport = Code(rawValue: -195)
+        /// Permanent for the messages of the request.
+        public static let messageTooLarge = Code(rawValue: 10)
+        public static let topicAuthorizationFailed = Code(rawValue: 29)
+        public static let invalidRecord = Code(rawValue: 87)
+        /// A newer producer with the same transactional id took over.
+        public static let producerFenced = Code(rawValue: 90)
     }
 
-    /// The broker's next request of `api` fails with `error` (or succeeds, with NO_ERROR) after `rtt`.
-    public func pushBrokerError(broker: Int32, _ api: API, _ error: rd_kafka_resp_err_t, rtt: Duration = .zero) throws {
-        try KafkaError.check(strata_kafka_mock_push_error_rtt(cluster, broker, api.rawValue, error, rtt.milliseconds), "pushing a mock error")
+    /// The next `errors.count` requests of `api` fail with these codes, in order.
+    public func pushErrors(_ api: API, _ errors: [Code]) {
+        let codes = errors.map { rd_kafka_resp_err_t(rawValue: $0.rawValue) }
+        codes.withUnsafeBufferPointer { rd_kafka_mock_push_request_errors_array(cluster, api.rawValue, codes.count, $0.baseAddress) }
+    }
+
+    /// The broker's next request of `api` fails with `error` (or succeeds, with `.none`) after `rtt`.
+    public func pushBrokerError(broker: Int32, _ api: API, _ error: Code, rtt: Duration = .zero) throws {
+        try KafkaError.check(
+            strata_kafka_mock_push_error_rtt(cluster, broker, api.rawValue, rd_kafka_resp_err_t(rawValue: error.rawValue), rtt.milliseconds),
+            "pushing a mock error")
     }
 
     public func clearErrors(_ api: API) { rd_kafka_mock_clear_request_errors(cluster, api.rawValue) }

@@ -75,6 +75,7 @@ final class PartitionReader: @unchecked Sendable {
     private let handle: KafkaHandle
     private let rkt: OpaquePointer
     private var started = false
+    private var destroyed = false
     /// The offset after the last message pulled off librdkafka's queue.
     private var fetched: Int64 = 0
     /// Decoded messages not yet handed out, in offset order, with their stored sizes.
@@ -100,12 +101,35 @@ final class PartitionReader: @unchecked Sendable {
         self.index = index
     }
 
-    deinit {
+    /// Stops reading and destroys the topic object (blocks: call it off the cooperative pool). The
+    /// reader cannot be used afterwards.
+    func shutdown() {
+        guard !destroyed else { return }
+        destroyed = true
         if started { rd_kafka_consume_stop(rkt, partition) }
+        started = false
         rd_kafka_topic_destroy(rkt)
     }
 
+    deinit {
+        if destroyed { return }
+        // Stopping waits for the fetcher: not on the cooperative pool. The handle stays alive until then.
+        let parts = UncheckedBox((rkt, partition, started, handle))
+        DispatchQueue.global(qos: .utility).async {
+            let (rkt, partition, started, handle) = parts.value
+            if started { rd_kafka_consume_stop(rkt, partition) }
+            rd_kafka_topic_destroy(rkt)
+            withExtendedLifetime(handle) {}
+        }
+    }
+
     private var pending: Int { buffer.count - bufferStart }
+
+    /// Fetch errors librdkafka recovers from by itself: LEADER_NOT_AVAILABLE, NOT_LEADER_FOR_PARTITION,
+    /// REQUEST_TIMED_OUT, REPLICA_NOT_AVAILABLE, NETWORK_EXCEPTION, NOT_ENOUGH_REPLICAS,
+    /// KAFKA_STORAGE_ERROR, FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH, OFFSET_NOT_AVAILABLE, and the
+    /// local _TRANSPORT, _TIMED_OUT, _ALL_BROKERS_DOWN.
+    static let transient: Set<Int32> = [5, 6, 7, 9, 13, 19, 56, 74, 75, 78, -195, -185, -187]
 
     /// Whether reading from `offset` needs no seek.
     func isPositioned(at offset: Int64) -> Bool { started && offset >= holeFrom && offset <= position }
@@ -166,6 +190,11 @@ final class PartitionReader: @unchecked Sendable {
             if err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
                 atEnd = true
                 fetched = max(fetched, m.pointee.offset)
+                continue
+            }
+            if Self.transient.contains(err.rawValue) {
+                // librdkafka reports a failed fetch and fetches again (from the new leader, after
+                // reconnecting): nothing to do but keep reading.
                 continue
             }
             if err != RD_KAFKA_RESP_ERR_NO_ERROR {

@@ -15,6 +15,15 @@ struct OutgoingMessage: Sendable {
     var timestampMs: Int64
 }
 
+extension OutgoingMessage {
+    /// The message the Kafka log writes for `event` (on `topic` when given, for benchmarks).
+    init(_ event: PreparedEvent, timestampMs: Int64, topic: String? = nil) {
+        self.init(
+            topic: topic ?? event.topic, partition: Int32(event.partition), key: Array(event.key.utf8), value: event.storedPayload,
+            headers: KafkaEnvelope.headers(of: event), timestampMs: timestampMs)
+    }
+}
+
 /// A transactional, idempotent producer (acks=all): every `commit` call produces its messages in one
 /// Kafka transaction and returns their offsets from the delivery reports, or fails as a whole. One
 /// transaction runs at a time; calls that arrive while one is committing are grouped into the next
@@ -27,7 +36,7 @@ actor TransactionalProducer {
         var properties: KafkaProperties
         var transactionalID: String
         /// Bounds `init_transactions`, `commit_transaction` and `abort_transaction`.
-        var transactionTimeout: Duration = .seconds(60)
+        var transactionTimeout: Duration = .seconds(30)
         /// How many messages one transaction carries at most (larger groups are split).
         var maxMessagesPerTransaction = 50_000
     }
@@ -40,6 +49,8 @@ actor TransactionalProducer {
     let settings: Settings
     let logger: Logger
     private var handle: KafkaHandle?
+    /// Set once a newer writer with the same transactional id took over: this one never writes again.
+    private var fencedBy: KafkaError?
     private var queue: [Pending] = []
     private var draining = false
     private let tags = Atomic<UInt>(1)
@@ -61,9 +72,10 @@ actor TransactionalProducer {
         }
     }
 
-    func close() {
-        handle?.close()
-        handle = nil
+    func close() async {
+        let handle = self.handle
+        self.handle = nil
+        await handle?.closeAsync()
     }
 
     private func drain() async {
@@ -93,6 +105,7 @@ actor TransactionalProducer {
     /// The handle, created and registered with the transaction coordinator on first use (and again
     /// after a fatal error, such as being fenced by a newer instance with the same id).
     private func ready() async throws -> KafkaHandle {
+        if let fencedBy { throw Self.fencedError(settings.transactionalID, fencedBy) }
         if let handle { return handle }
         var properties = settings.properties.merging([
             "transactional.id": settings.transactionalID,
@@ -108,7 +121,7 @@ actor TransactionalProducer {
         do {
             try await blocking { try KafkaError.check(rd_kafka_init_transactions(handle.rk, timeout), "initializing transactions") }
         } catch {
-            handle.close()
+            handle.closeInBackground()
             throw (error as? KafkaError)?.strata ?? error
         }
         self.handle = handle
@@ -116,18 +129,40 @@ actor TransactionalProducer {
     }
 
     private func discardHandle() {
-        handle?.close()
+        handle?.closeInBackground()
         handle = nil
+    }
+
+    /// `_FENCED` (-144), `PRODUCER_FENCED` (90), `INVALID_PRODUCER_EPOCH` (47).
+    static func isFencing(_ error: KafkaError) -> Bool { [Int32(-144), 90, 47].contains(error.code) }
+
+    static func fencedError(_ id: String, _ cause: KafkaError) -> StrataError {
+        StrataError(.conflict, """
+            this writer was fenced: another process started with the same Kafka transactional id '\(id)' and took over; \
+            this one appends nothing more (restart it, or give each live writer its own id). \(cause)
+            """)
+    }
+
+    /// Handles a fatal error: a fenced writer stops for good, anything else recreates the handle.
+    private func fatal(_ error: KafkaError) -> any Error {
+        discardHandle()
+        if Self.isFencing(error) {
+            fencedBy = error
+            logger.error("Kafka writer fenced by a newer instance", metadata: ["transactional_id": "\(settings.transactionalID)", "error": "\(error)"])
+            return Self.fencedError(settings.transactionalID, error)
+        }
+        return error.strata
     }
 
     private func transaction(_ messages: [OutgoingMessage]) async throws -> [(partition: Int32, offset: Int64)] {
         let handle = try await ready()
         let rk = handle.rk
         let timeout = settings.transactionTimeout.milliseconds
+        handle.events.transactionError.withLock { $0 = nil }
         do {
             try KafkaError.check(rd_kafka_begin_transaction(rk), "beginning a transaction")
         } catch let error as KafkaError {
-            if error.fatal { discardHandle() }
+            if error.fatal || Self.isFencing(error) { throw fatal(error) }
             throw error.strata
         }
         let waiter = DeliveryWaiter(expected: messages.count)
@@ -138,7 +173,7 @@ actor TransactionalProducer {
         var produceError: KafkaError?
         var enqueued = 0
         for (i, m) in messages.enumerated() {
-            if let error = produce(m, rk: rk, tag: base + UInt(i)) {
+            if let error = Self.produce(m, rk: rk, tag: base + UInt(i)) {
                 produceError = error
                 break
             }
@@ -151,6 +186,13 @@ actor TransactionalProducer {
             waiter.expect(enqueued)
         }
         var failure: KafkaError? = produceError
+        if var refused = produceError, refused.code == RD_KAFKA_RESP_ERR__STATE.rawValue,
+           let cause = handle.events.transactionError.withLock({ $0 }) {
+            // The transaction failed while its messages were being enqueued: name the cause.
+            refused.message += "; the transaction had failed: \(cause)"
+            refused.txnRequiresAbort = true
+            failure = refused
+        }
         if failure == nil {
             // Commit flushes every message; a retriable failure (a coordinator moving) is retried.
             var attempts = 0
@@ -167,26 +209,38 @@ actor TransactionalProducer {
             }
         }
         if let failure {
-            if failure.fatal {
-                discardHandle()
+            // Reports of the failed transaction's messages (purged or failed) are of no use now.
+            handle.events.deliveries.withLock { map in
+                for i in 0..<messages.count { map.removeValue(forKey: base + UInt(i)) }
+            }
+            if failure.fatal || Self.isFencing(failure) {
+                throw fatal(failure)
             } else {
                 do {
                     try await blocking { try KafkaError.check(rd_kafka_abort_transaction(handle.rk, timeout), "aborting a transaction") }
                 } catch {
                     // A producer that cannot abort cannot be trusted with the next transaction.
                     logger.warning("aborting a Kafka transaction failed; recreating the producer", metadata: ["error": "\(error)"])
-                    discardHandle()
                 }
+                // Messages that failed leave the producer's sequence numbers out of step with the
+                // broker's (and a topic-level error marks the topic failed in the client): the next
+                // transaction starts with a fresh producer (init_transactions bumps the epoch).
+                discardHandle()
             }
-            _ = await waiter.wait()
             throw failure.strata
         }
-        let reports = await waiter.wait()
+        // Committed: every report was served (commit flushes); the poller may still be handing over
+        // the last ones.
+        let reports = try await withDeadline(settings.transactionTimeout, "the delivery reports of a committed transaction") {
+            await waiter.wait()
+        }
         var out: [(partition: Int32, offset: Int64)] = []
         out.reserveCapacity(messages.count)
         for i in 0..<messages.count {
             guard let r = reports[base + UInt(i)] else { throw StrataError(.backend, "Kafka delivered no report for message \(i + 1) of the batch") }
-            guard r.err == 0, r.offset >= 0 else {
+            // Offset -1 with no error: delivered, offset unknown (a retry the broker had already
+            // written); the caller finds it by id.
+            guard r.err == 0 else {
                 throw KafkaError(code: r.err, context: "delivering message \(i + 1) of \(messages.count)").strata
             }
             out.append((r.partition, r.offset))
@@ -195,7 +249,7 @@ actor TransactionalProducer {
     }
 
     /// Enqueues one message; on a full local queue waits for room (bounded by the message timeout).
-    private nonisolated func produce(_ m: OutgoingMessage, rk: OpaquePointer, tag: UInt) -> KafkaError? {
+    nonisolated static func produce(_ m: OutgoingMessage, rk: OpaquePointer, tag: UInt) -> KafkaError? {
         let names = m.headers.map { strdup($0.0) }
         defer { names.forEach { free($0) } }
         let values = m.headers.map(\.1)

@@ -11,10 +11,22 @@ import Testing
 @Suite(.serialized) struct WorkerProcessTests {
     /// Kills a worker at random points while it applies 50 batches, restarts it each time, and
     /// checks the view equals an uninterrupted build: no event lost, none applied twice.
-    @Test func crashSafetyUnderSIGKILL() async throws {
+    /// On Kafka, the workers read a mock cluster in this process over its bootstrap list.
+    @Test(arguments: LogBackend.allCases)
+    func crashSafetyUnderSIGKILL(backend: LogBackend) async throws {
+        if backend == .kafka {
+            try await KafkaTestCluster.with { cluster in try await Self.crashSafety(logURL: cluster.logURL()) }
+        } else {
+            try await Self.crashSafety(logURL: nil)
+        }
+    }
+
+    static func crashSafety(logURL: String?) async throws {
         try await TestEnvironment.withDatabase { db in
             let topology = try TestEnvironment.topology()
-            try await StrataContext.with(db.configuration, logger: TestEnvironment.logger, topologyOverride: topology) { strata in
+            var configuration = db.configuration
+            configuration.logURL = logURL
+            try await StrataContext.with(configuration, logger: TestEnvironment.logger, topologyOverride: topology) { strata in
                 // 50 batches of 100 events.
                 try await ProjectionRuntimeTestsSupport.produce(strata.producer, count: 5000, keys: 97)
                 var rng = SystemRandomNumberGenerator()
@@ -30,7 +42,8 @@ import Testing
                     // The worker kills itself (SIGKILL) 0-20 ms after its n-th batch: wherever it is then.
                     let batches = Int.random(in: 1...6, using: &rng)
                     let worker = try WorkerProcess(databaseURL: db.urlString, id: "crash-\(attempts)",
-                        extraArguments: ["--batch-size", "100", "--catch-up-batch-size", "100", "--heartbeat", "0.2", "--lease-ttl", "1", "--projection", "demo_counts"],
+                        extraArguments: ["--batch-size", "100", "--catch-up-batch-size", "100", "--heartbeat", "0.2", "--lease-ttl", "1", "--projection", "demo_counts"]
+                            + (logURL.map { ["--log", $0] } ?? []),
                         environment: ["STRATA_FAULT_KILL_AFTER_BATCHES": "\(batches)"])
                     let deadline = ContinuousClock.now + .seconds(60)
                     var caughtUp = false

@@ -36,23 +36,33 @@ struct BatchApplier: Sendable {
         case halted
     }
 
-    func apply(_ events: [Event], generation: Generation, expected: Int64) async throws -> Outcome {
-        guard let first = events.first, let last = events.last else { return .applied(next: expected, parked: 0) }
-        precondition(first.offset == expected, "batch must start at the checkpoint")
+    /// Applies `events` (read from the checkpoint `expected`) and moves the checkpoint to `next`:
+    /// past the last event, and past any holes after it the read stepped over (a backend without
+    /// dense offsets). With no events, only the checkpoint moves (over holes).
+    func apply(_ events: [Event], generation: Generation, expected: Int64, next: Int64? = nil, topic: String, partition: Int) async throws -> Outcome {
+        let target = max(next ?? expected, events.last.map { $0.offset + 1 } ?? expected)
+        guard let first = events.first, let last = events.last else {
+            guard target > expected else { return .applied(next: expected, parked: 0) }
+            return try await transaction([], generation: generation, expected: expected, next: target, topic: topic, partition: partition, isolatePoison: false)
+        }
+        // Offsets may have holes (Kafka), so the batch starts at or after the checkpoint; never before.
+        guard first.offset >= expected, zip(events, events.dropFirst()).allSatisfy({ $0.offset < $1.offset }) else {
+            throw StrataError(.backend, "the log returned offsets \(first.offset)-\(last.offset) out of order for a read from \(expected)")
+        }
         do {
-            return try await transaction(events, generation: generation, expected: expected, isolatePoison: false)
+            return try await transaction(events, generation: generation, expected: expected, next: target, topic: topic, partition: partition, isolatePoison: false)
         } catch let failure as EventFailure {
             // Something in the batch failed: go event by event to find it, retry it, park it.
             logger.debug("batch failed; applying event by event", metadata: [
                 "projection": "\(projection.name)", "offsets": "\(first.offset)-\(last.offset)", "error": "\(failure.message)",
             ])
-            return try await transaction(events, generation: generation, expected: expected, isolatePoison: true)
+            return try await transaction(events, generation: generation, expected: expected, next: target, topic: topic, partition: partition, isolatePoison: true)
         }
     }
 
-    private func transaction(_ events: [Event], generation: Generation, expected: Int64, isolatePoison: Bool) async throws -> Outcome {
-        let topic = events[0].topic
-        let partition = events[0].partition
+    private func transaction(
+        _ events: [Event], generation: Generation, expected: Int64, next target: Int64, topic: String, partition: Int, isolatePoison: Bool
+    ) async throws -> Outcome {
         let name = projection.name
         do {
             return try await client.withTransaction(logger: logger) { conn in
@@ -69,9 +79,11 @@ struct BatchApplier: Sendable {
                 if current != expected { return .moved(actual: current) }
 
                 let context = ProjectionContext(connection: conn, schema: quoted(generation.schema), generation: generation.number, logger: logger)
-                var next = events.last!.offset + 1
+                var next = target
                 var parked = 0
-                if !isolatePoison {
+                if events.isEmpty {
+                    // Only holes were read: nothing to apply.
+                } else if !isolatePoison {
                     do {
                         try await projection.apply(events, context)
                     } catch {

@@ -182,7 +182,7 @@ public final class ProjectionWorker: Service {
         var haltedUntil: [Int: ContinuousClock.Instant] = [:]
         var failures = 0
         // The next batch of a generation, already being read while the current one is applied.
-        var prefetched: [Int: (from: Int64, limit: Int, task: Task<[Event], any Error>)] = [:]
+        var prefetched: [Int: (from: Int64, limit: Int, task: Task<LogBatch, any Error>)] = [:]
         var catchingUp: Set<Int> = []
         // Per generation: a batch size that fits the apply deadline, after one did not.
         var batchCap: [Int: Int] = [:]
@@ -219,20 +219,34 @@ public final class ProjectionWorker: Service {
                     var limit = generation.state == .building || catchingUp.contains(generation.number)
                         ? settings.catchUpBatchSize : settings.batchSize
                     if let cap = batchCap[generation.number] { limit = min(limit, cap) }
-                    let events: [Event]
+                    let batch: LogBatch
                     let requested: Int
                     let ahead = prefetched.removeValue(forKey: generation.number)
                     if let ahead, ahead.from == from {
                         let task = ahead.task
-                        (events, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) { try await task.value }, ahead.limit)
+                        (batch, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) { try await task.value }, ahead.limit)
                     } else {
                         ahead?.task.cancel()
                         let (typical, size) = (typicalBytes, limit)
-                        (events, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) {
+                        (batch, requested) = (try await step(unit, token, "reading the log", settings.queryDeadline) {
                             try await self.read(unit, from: from, limit: size, typicalBytes: typical)
                         }, limit)
                     }
-                    guard let last = events.last else {
+                    let events = batch.events
+                    if events.isEmpty && batch.next > from {
+                        // Only holes (Kafka transaction markers, skipped duplicate copies) up to the end:
+                        // move the checkpoint over them so the partition counts as caught up.
+                        let outcome = try await step(unit, token, "moving the checkpoint over offsets without events", settings.batchDeadline) {
+                            try await applier.apply([], generation: generation, expected: from, next: batch.next, topic: unit.topic, partition: unit.partition)
+                        }
+                        switch outcome {
+                        case .applied(let next, _): checkpoints[generation.number] = next
+                        case .moved(let actual): checkpoints[generation.number] = actual
+                        case .gone: generationsCheckedAt = .now - .seconds(3600)
+                        case .halted: haltedUntil[generation.number] = .now + settings.idleWait
+                        }
+                    }
+                    guard !events.isEmpty else {
                         catchingUp.remove(generation.number)
                         // A replay that caught up in this partition may be complete: switch now rather
                         // than at the next heartbeat (once per generation; the heartbeat keeps trying).
@@ -249,7 +263,7 @@ public final class ProjectionWorker: Service {
                     typicalBytes = largest
                     if events.count == requested && batchCap[generation.number] == nil {
                         catchingUp.insert(generation.number)
-                        let next = last.offset + 1
+                        let next = batch.next
                         let size = settings.catchUpBatchSize
                         let typical = typicalBytes
                         prefetched[generation.number] = (next, size, Task { try await self.read(unit, from: next, limit: size, typicalBytes: typical) })
@@ -259,7 +273,7 @@ public final class ProjectionWorker: Service {
                     let outcome: BatchApplier.Outcome
                     do {
                         outcome = try await step(unit, token, "applying \(events.count) events", settings.batchDeadline) {
-                            try await applier.apply(events, generation: generation, expected: from)
+                            try await applier.apply(events, generation: generation, expected: from, next: batch.next, topic: unit.topic, partition: unit.partition)
                         }
                         if let cap = batchCap[generation.number] { batchCap[generation.number] = cap * 2 > limit * 4 ? nil : cap * 2 }
                     } catch let error as StrataError where error.code == .timeout {
@@ -315,9 +329,9 @@ public final class ProjectionWorker: Service {
 
     /// Reads a batch. The byte cap costs the log a running sum; it is asked for only when a batch
     /// of events as large as the last batch's largest (decompressed, so an overestimate) could pass it.
-    private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int, typicalBytes: Int?) async throws -> [Event] {
+    private func read(_ unit: LeaseUnit, from offset: Int64, limit: Int, typicalBytes: Int?) async throws -> LogBatch {
         let mayBeLarge = typicalBytes.map { $0 * limit > settings.maxBatchBytes } ?? true
-        return try await log.read(
+        return try await log.readBatch(
             topic: unit.topic, partition: unit.partition, from: offset, limit: limit, maxBytes: mayBeLarge ? settings.maxBatchBytes : nil)
     }
 
