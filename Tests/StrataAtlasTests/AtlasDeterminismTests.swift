@@ -59,7 +59,8 @@ import Testing
                 for start in stride(from: 0, to: drafts.count, by: 200) {
                     try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
                 }
-                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], timeout: .seconds(120))
+                try await ProjectionHarness.runUntilCaughtUp(
+                    strata, [AtlasProjection()], settings: AtlasPipelineTests.loadedMachineSettings(), timeout: .seconds(180))
                 return try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
             }
         }

@@ -53,7 +53,17 @@ struct ScratchGitRepository {
         for start in stride(from: 0, to: drafts.count, by: 200) {
             try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
         }
-        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], timeout: .seconds(120))
+        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: loadedMachineSettings(), timeout: .seconds(180))
+    }
+
+    /// The Atlas projection serializes its partitions' batches (an advisory lock); with the whole
+    /// suite running on 2 cores a batch can wait its turn past the 30 s default deadline and be
+    /// cancelled and redone again and again. Longer deadlines and leases let queued batches finish.
+    static func loadedMachineSettings() -> WorkerSettings {
+        var settings = ProjectionHarness.fastSettings()
+        settings.batchDeadline = .seconds(120)
+        settings.leaseTTL = .seconds(10)
+        return settings
     }
 
     /// The events of every real input: SBOMs, grants, registry responses, git histories.

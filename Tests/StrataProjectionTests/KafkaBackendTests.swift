@@ -9,7 +9,7 @@ import Testing
 
 /// The Kafka backend under faults, through librdkafka's mock cluster: after every fault the
 /// reference projection's view equals the fault-free one (nothing lost, nothing applied twice).
-@Suite struct KafkaBackendTests {
+@Suite(.serialized) struct KafkaBackendTests {
     /// Three ingests of 400 events over 37 keys; the middle one meets the fault.
     static func batches() -> [[EventDraft]] {
         (0..<3).map { b in
