@@ -29,8 +29,8 @@ public struct KafkaReferenceProducer: Sendable {
     }
 
     /// Produces `events` to `topic` in batches of `batchSize`; returns the time from the first
-    /// produce call to the last delivery (creating the producer and registering it with the
-    /// transaction coordinator are not timed).
+    /// produce call to the last delivery. Creating the producer, registering it with the
+    /// transaction coordinator and a warm-up of one message per partition are not timed.
     public func run(_ events: [PreparedEvent], topic: String, batchSize: Int, mode: Mode) async throws -> Duration {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         let messages = events.map { OutgoingMessage($0, timestampMs: now, topic: topic) }
@@ -44,6 +44,28 @@ public struct KafkaReferenceProducer: Sendable {
             if mode == .transactional {
                 try await blocking { try KafkaError.check(rd_kafka_init_transactions(handle.rk, 30_000), "initializing transactions") }
             }
+            // Warm up untimed, as the log is warm after its first append: one message per partition
+            // (metadata, connections to every leader, the producer id).
+            var warmup: [OutgoingMessage] = []
+            for m in messages where !warmup.contains(where: { $0.partition == m.partition }) { warmup.append(m) }
+            let warmed = DeliveryWaiter(expected: warmup.count)
+            let warmupBase = UInt(messages.count + 1)
+            handle.events.deliveries.withLock { map in
+                for i in 0..<warmup.count { map[warmupBase + UInt(i)] = warmed }
+            }
+            let first = warmup
+            try await blocking {
+                if mode == .transactional { try KafkaError.check(rd_kafka_begin_transaction(handle.rk), "beginning a transaction") }
+                for (i, m) in first.enumerated() {
+                    if let error = TransactionalProducer.produce(m, rk: handle.rk, tag: warmupBase + UInt(i)) { throw error }
+                }
+                if mode == .transactional {
+                    try KafkaError.check(rd_kafka_commit_transaction(handle.rk, 60_000), "committing a transaction")
+                } else {
+                    try KafkaError.check(rd_kafka_flush(handle.rk, 60_000), "flushing")
+                }
+            }
+            _ = try await withDeadline(.seconds(60), "the reference producer's warm-up") { await warmed.wait() }
             let waiter = DeliveryWaiter(expected: messages.count)
             handle.events.deliveries.withLock { map in
                 for i in 0..<messages.count { map[UInt(i + 1)] = waiter }
