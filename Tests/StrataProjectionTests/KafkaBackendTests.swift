@@ -121,6 +121,22 @@ import Testing
         })
     }
 
+    /// A permanent error on Fetch fails the read with librdkafka's code (never a silent empty
+    /// read or a jump); once the broker answers again, the projection catches up to the same view.
+    @Test func aPermanentFetchErrorFailsTheReadThenRecovers() async throws {
+        try await Self.expectSameAsFaultFree(try await Self.run(url: { $0.logURL() }) { mock, strata, batch in
+            try await strata.producer.append(batch)
+            mock.pushErrors(.fetch, Array(repeating: .topicAuthorizationFailed, count: 8))
+            do {
+                for p in 0..<4 { _ = try await readAll(strata.log, topic: "demo", partition: p) }
+                Issue.record("reads with a permanent fetch error succeeded")
+            } catch let error as StrataError {
+                #expect(error.message.contains("TOPIC_AUTHORIZATION_FAILED"), "\(error)")
+            }
+            mock.clearErrors(.fetch)
+        })
+    }
+
     /// Acks delayed past `socket.timeout.ms`: the producer times the request out and retries; the
     /// idempotent producer's sequence numbers make the retry land once.
     @Test func delayedAcksPastTheSocketTimeout() async throws {
