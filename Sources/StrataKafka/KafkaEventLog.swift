@@ -385,41 +385,32 @@ public final class KafkaEventLog: EventLog, Sendable {
     }
 
     private func highWatermark(_ key: TopicPartition) async throws -> Int64 {
+        try await partitionWatermarks(key).high
+    }
+
+    /// The partition's low and high watermarks, from its leader.
+    private func partitionWatermarks(_ key: TopicPartition) async throws -> (low: Int64, high: Int64) {
         let admin = self.admin
         let timeout = settings.requestTimeout
         do {
-            return try await blocking { try admin.watermarks(topic: key.topic, partition: key.partition, timeout: timeout).high }
+            return try await blocking { try admin.watermarks(topic: key.topic, partition: key.partition, timeout: timeout) }
         } catch let error as KafkaError {
             throw error.strata
         }
     }
 
     public func endOffsets(topic: String) async throws -> [Int64] {
-        guard let spec = spec(topic) else { throw StrataError(.unknownTopic, "unknown topic '\(topic)'") }
-        return try await withThrowingTaskGroup(of: (Int, Int64).self) { group in
-            for p in 0..<spec.partitions {
-                group.addTask { (p, try await self.highWatermark(TopicPartition(topic: topic, partition: p))) }
-            }
-            var ends = [Int64](repeating: 0, count: spec.partitions)
-            for try await (p, end) in group { ends[p] = end }
-            return ends
-        }
+        try await watermarks(topic: topic).map(\.high)
     }
 
     /// Each partition's low and high watermarks (the first offset still held, the end offset).
     public func watermarks(topic: String) async throws -> [(low: Int64, high: Int64)] {
         guard let spec = spec(topic) else { throw StrataError(.unknownTopic, "unknown topic '\(topic)'") }
-        let admin = self.admin
-        let timeout = settings.requestTimeout
         return try await withThrowingTaskGroup(of: (Int, Int64, Int64).self) { group in
             for p in 0..<spec.partitions {
                 group.addTask {
-                    do {
-                        let marks = try await blocking { try admin.watermarks(topic: topic, partition: p, timeout: timeout) }
-                        return (p, marks.low, marks.high)
-                    } catch let error as KafkaError {
-                        throw error.strata
-                    }
+                    let marks = try await self.partitionWatermarks(TopicPartition(topic: topic, partition: p))
+                    return (p, marks.low, marks.high)
                 }
             }
             var out = [(low: Int64, high: Int64)](repeating: (0, 0), count: spec.partitions)

@@ -48,53 +48,42 @@ public struct KafkaReferenceProducer: Sendable {
             // (metadata, connections to every leader, the producer id).
             var warmup: [OutgoingMessage] = []
             for m in messages where !warmup.contains(where: { $0.partition == m.partition }) { warmup.append(m) }
-            let warmed = DeliveryWaiter(expected: warmup.count)
-            let warmupBase = UInt(messages.count + 1)
-            handle.events.deliveries.withLock { map in
-                for i in 0..<warmup.count { map[warmupBase + UInt(i)] = warmed }
-            }
-            let first = warmup
-            try await blocking {
-                if mode == .transactional { try KafkaError.check(rd_kafka_begin_transaction(handle.rk), "beginning a transaction") }
-                for (i, m) in first.enumerated() {
-                    if let error = TransactionalProducer.produce(m, rk: handle.rk, tag: warmupBase + UInt(i)) { throw error }
-                }
-                if mode == .transactional {
-                    try KafkaError.check(rd_kafka_commit_transaction(handle.rk, 60_000), "committing a transaction")
-                } else {
-                    try KafkaError.check(rd_kafka_flush(handle.rk, 60_000), "flushing")
-                }
-            }
-            _ = try await withDeadline(.seconds(60), "the reference producer's warm-up") { await warmed.wait() }
-            let waiter = DeliveryWaiter(expected: messages.count)
-            handle.events.deliveries.withLock { map in
-                for i in 0..<messages.count { map[UInt(i + 1)] = waiter }
-            }
-            let clock = ContinuousClock()
-            let started = clock.now
-            try await blocking {
-                let rk = handle.rk
-                for start in stride(from: 0, to: messages.count, by: max(1, batchSize)) {
-                    if mode == .transactional { try KafkaError.check(rd_kafka_begin_transaction(rk), "beginning a transaction") }
-                    for i in start..<min(start + batchSize, messages.count) {
-                        if let error = TransactionalProducer.produce(messages[i], rk: rk, tag: UInt(i + 1)) { throw error }
-                    }
-                    if mode == .transactional {
-                        try KafkaError.check(rd_kafka_commit_transaction(rk, 60_000), "committing a transaction")
-                    }
-                }
-                if mode == .idempotent {
-                    try KafkaError.check(rd_kafka_flush(rk, 60_000), "flushing")
-                }
-            }
-            let reports = try await withDeadline(.seconds(60), "the reference producer's delivery reports") { await waiter.wait() }
-            let elapsed = clock.now - started
-            if let failed = reports.values.first(where: { $0.err != 0 }) {
-                throw KafkaError(code: failed.err, context: "the reference producer's delivery").strata
-            }
-            return elapsed
+            _ = try await send(warmup, firstTag: UInt(messages.count + 1), batchSize: warmup.count, mode: mode, handle: handle)
+            return try await send(messages, firstTag: 1, batchSize: batchSize, mode: mode, handle: handle)
         } catch let error as KafkaError {
             throw error.strata
         }
+    }
+
+    /// Produces `messages` in batches (a transaction each, or one flush at the end), waits for
+    /// every delivery report and checks it; returns the time from the first produce call.
+    private func send(_ messages: [OutgoingMessage], firstTag: UInt, batchSize: Int, mode: Mode, handle: KafkaHandle) async throws -> Duration {
+        let waiter = DeliveryWaiter(expected: messages.count)
+        handle.events.deliveries.withLock { map in
+            for i in 0..<messages.count { map[firstTag + UInt(i)] = waiter }
+        }
+        let clock = ContinuousClock()
+        let started = clock.now
+        try await blocking {
+            let rk = handle.rk
+            for start in stride(from: 0, to: messages.count, by: max(1, batchSize)) {
+                if mode == .transactional { try KafkaError.check(rd_kafka_begin_transaction(rk), "beginning a transaction") }
+                for i in start..<min(start + batchSize, messages.count) {
+                    if let error = TransactionalProducer.produce(messages[i], rk: rk, tag: firstTag + UInt(i)) { throw error }
+                }
+                if mode == .transactional {
+                    try KafkaError.check(rd_kafka_commit_transaction(rk, 60_000), "committing a transaction")
+                }
+            }
+            if mode == .idempotent {
+                try KafkaError.check(rd_kafka_flush(rk, 60_000), "flushing")
+            }
+        }
+        let reports = try await withDeadline(.seconds(60), "the reference producer's delivery reports") { await waiter.wait() }
+        let elapsed = clock.now - started
+        if let failed = reports.values.first(where: { $0.err != 0 }) {
+            throw KafkaError(code: failed.err, context: "the reference producer's delivery").strata
+        }
+        return elapsed
     }
 }
