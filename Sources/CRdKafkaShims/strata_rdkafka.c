@@ -40,17 +40,33 @@ rd_kafka_resp_err_t strata_kafka_mock_push_error_rtt(rd_kafka_mock_cluster_t *mc
 
 extern void strata_kafka_delivery(void *opaque, void *msg_opaque, int32_t partition, int64_t offset, int err);
 
-static void delivery_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque) {
-    (void)rk;
-    strata_kafka_delivery(opaque, m->_private, m->partition, m->offset, (int)m->err);
-}
-
-void strata_kafka_conf_set_delivery(rd_kafka_conf_t *conf) {
-    rd_kafka_conf_set_dr_msg_cb(conf, delivery_cb);
-}
-
 extern void strata_kafka_log(void *opaque, int level, const char *fac, const char *buf);
 extern void strata_kafka_error(void *opaque, int err, const char *reason);
+
+void strata_kafka_conf_set_delivery(rd_kafka_conf_t *conf) {
+    rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR);
+}
+
+int strata_kafka_serve_events(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms) {
+    rd_kafka_event_t *event = rd_kafka_queue_poll(queue, timeout_ms);
+    if (!event) return 0;
+    void *opaque = rd_kafka_opaque(rk);
+    switch (rd_kafka_event_type(event)) {
+    case RD_KAFKA_EVENT_DR: {
+        const rd_kafka_message_t *m;
+        while ((m = rd_kafka_event_message_next(event)) != NULL)
+            strata_kafka_delivery(opaque, m->_private, m->partition, m->offset, (int)m->err);
+        break;
+    }
+    case RD_KAFKA_EVENT_ERROR:
+        strata_kafka_error(opaque, (int)rd_kafka_event_error(event), rd_kafka_event_error_string(event));
+        break;
+    default:
+        break;
+    }
+    rd_kafka_event_destroy(event);
+    return 1;
+}
 
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf) {
     strata_kafka_log(rd_kafka_opaque(rk), level, fac, buf);

@@ -173,8 +173,16 @@ final class KafkaHandle: @unchecked Sendable {
         self.kind = kind
         if poll {
             nonisolated(unsafe) let handle = rk
+            let producer = kind == .producer
             let thread = Thread { [stopping, pollerDone] in
-                while !stopping.isSet { rd_kafka_poll(handle, 1000) }
+                if producer {
+                    // Delivery reports and errors come as events on the main queue.
+                    let queue = rd_kafka_queue_get_main(handle)
+                    while !stopping.isSet { strata_kafka_serve_events(handle, queue, 1000) }
+                    rd_kafka_queue_destroy(queue)
+                } else {
+                    while !stopping.isSet { rd_kafka_poll(handle, 1000) }
+                }
                 pollerDone.signal()
             }
             thread.name = "kafka-poll-\(name)"

@@ -18,9 +18,16 @@ rd_kafka_error_t *strata_kafka_produce(rd_kafka_t *rk, const char *topic, int32_
 rd_kafka_resp_err_t strata_kafka_mock_push_error_rtt(rd_kafka_mock_cluster_t *mcluster, int32_t broker_id,
                                                      int16_t api_key, rd_kafka_resp_err_t err, int rtt_ms);
 
-/// Installs the delivery-report callback that hands every report to strata_kafka_delivery (defined in
-/// Swift with @_cdecl) along with the handle's opaque.
+/// Asks for delivery reports (and asynchronous errors) as events on the main queue, served by
+/// strata_kafka_serve_events. With event delivery reports, rd_kafka_flush (and so
+/// rd_kafka_commit_transaction) waits for the count of outstanding messages to reach zero and
+/// returns at once; with a delivery callback served by another thread it re-checks only every 10 ms.
 void strata_kafka_conf_set_delivery(rd_kafka_conf_t *conf);
+
+/// Waits up to timeout_ms for one event on the queue and serves it: every message of a delivery
+/// report goes to strata_kafka_delivery, an error to strata_kafka_error (both defined in Swift with
+/// @_cdecl, with the handle's opaque). Returns whether an event came.
+int strata_kafka_serve_events(rd_kafka_t *rk, rd_kafka_queue_t *queue, int timeout_ms);
 
 /// Routes librdkafka's log lines and asynchronous errors to strata_kafka_log / strata_kafka_error.
 void strata_kafka_conf_set_log_and_error(rd_kafka_conf_t *conf);
