@@ -321,8 +321,10 @@ let package = Package(
         .testTarget(
             name: "StrataProjectionTests",
             dependencies: [
-                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataTestSupport", "StrataKafka",
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataTestSupport", "StrataKafka",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -59,8 +59,12 @@ struct HealthRoutes: APIRoutes {
                 let degraded = statuses.filter { $0.state.isDegraded }
                 let sources = deps.sources?.statuses ?? []
                 let sourcesDown = sources.filter { !$0.up }
+                let logProblems = deps.log.problems
                 var body: [String: JSONValue] = [
-                    "status": .string(degraded.isEmpty && sourcesDown.isEmpty ? "ok" : "degraded"), "database": "ok",
+                    "status": .string(degraded.isEmpty && sourcesDown.isEmpty && logProblems.isEmpty ? "ok" : "degraded"), "database": "ok",
+                    "log": .object(["state": .string(logProblems.isEmpty ? "ok" : "degraded"), "problems": .array(logProblems.map {
+                        ["problem": .string($0.kind), "detail": .string($0.detail), "since": .string(RFC3339.format($0.since))]
+                    })]),
                     "projections": .array(statuses.map {
                         ["projection": .string($0.projection), "state": .string($0.state.rawValue), "lag_events": .int($0.lagEvents),
                          "lag_seconds": .double(($0.lagSeconds * 1000).rounded() / 1000), "dead_letters": .int($0.deadLetters),
@@ -73,12 +77,13 @@ struct HealthRoutes: APIRoutes {
                          "since": .string(RFC3339.format($0.since))]
                     })
                 }
-                if !degraded.isEmpty || !sourcesDown.isEmpty {
+                if !degraded.isEmpty || !sourcesDown.isEmpty || !logProblems.isEmpty {
                     body["reasons"] = .array(degraded.map { s in
                         .string(s.state == .halted
                             ? "\(s.projection): \(s.haltedPartitions) partition(s) halted on a poison event (strata dead-letters list)"
                             : "\(s.projection): \(s.stalledPartitions) partition(s) with events waiting made no progress for \(Int(LagMonitor.stallAfter)) s")
-                    } + sourcesDown.map { .string("source \($0.name) is down: \($0.detail)") })
+                    } + sourcesDown.map { .string("source \($0.name) is down: \($0.detail)") }
+                      + logProblems.map { .string("the log: \($0.detail)") })
                 }
                 return JSONResponse.make(.object(body))
             } catch {

@@ -47,9 +47,12 @@ public struct LagReporter: Service {
     }
 
     public func run() async throws {
+        // Gauges recorded before swift-metrics is bootstrapped would go nowhere.
+        _ = StrataMetrics.registry()
         let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             let up = strata.probe.status.up
+            recordLogProblems()
             do {
                 // Bounded like every wait, and skipped while the database is known to be down, so a
                 // hung database never freezes the metrics (lag keeps its last values meanwhile).
@@ -58,6 +61,14 @@ public struct LagReporter: Service {
                 strata.logger.warning("could not measure lag", metadata: ["error": "\(error)"])
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+
+    /// `strata_log_problem{problem}`: 1 while the log has that fault in this process.
+    private func recordLogProblems() {
+        let problems = Set(strata.log.problems.map(\.kind))
+        for kind in LogProblem.kinds {
+            Gauge(label: "strata_log_problem", dimensions: [("problem", kind)]).record(problems.contains(kind) ? 1 : 0)
         }
     }
 

@@ -21,6 +21,13 @@ public struct KafkaLogSettings: Sendable {
     public var minInsyncReplicas: Int?
     /// Readers kept per partition (each positioned where its last read ended).
     public var readersPerPartition = 4
+    /// A reader unused this long stops fetching (a started reader long-polls its partition and
+    /// holds prefetched messages); its next read seeks again.
+    public var readerIdleStop: Duration = .seconds(2)
+    /// How long a read waits for a free reader of its partition (all `readersPerPartition` busy)
+    /// before it fails with a timeout naming the partition. Readers are held at most for a fetch
+    /// wait or a `waitForEvents` timeout (at most 30 s in Strata's callers).
+    public var readerWait: Duration = .seconds(60)
     /// Bounds metadata, watermark and admin calls, and each transaction step (`request_timeout_ms`).
     public var requestTimeout: Duration = .seconds(30)
 
@@ -121,6 +128,11 @@ public final class KafkaEventLog: EventLog, Sendable {
     private let primed = Mutex<Set<TopicPartition>>([])
 
     public var capabilities: LogCapabilities { [] }
+
+    public var problems: [LogProblem] {
+        guard let (error, at) = producer.fenced.withLock({ $0 }) else { return [] }
+        return [LogProblem(kind: "writer_fenced", detail: error.message, since: at)]
+    }
 
     public init(settings: KafkaLogSettings, logger: Logger) throws {
         self.settings = settings
@@ -268,6 +280,7 @@ public final class KafkaEventLog: EventLog, Sendable {
         var firstInBatch: [String: Int] = [:]
         var toSend: [Int] = []
         var digests = [Int](repeating: 0, count: events.count)
+        var batchIndexes: [TopicPartition: IDIndex] = [:]
         for (i, e) in events.enumerated() {
             let payload = try PayloadCodec.decode(e.storedPayload, e.compression)
             let digest = IDIndex.digest(key: e.key, type: e.type, version: e.schemaVersion, payload: payload)
@@ -283,7 +296,15 @@ public final class KafkaEventLog: EventLog, Sendable {
             }
             firstInBatch[scoped] = i
             // The key decides the partition, so a repeat of an event lands in its original's partition.
-            if let known = index(TopicPartition(topic: e.topic, partition: e.partition)).lookup(e.id) {
+            let key = TopicPartition(topic: e.topic, partition: e.partition)
+            let partitionIndex: IDIndex
+            if let cached = batchIndexes[key] {
+                partitionIndex = cached
+            } else {
+                partitionIndex = index(key)
+                batchIndexes[key] = partitionIndex
+            }
+            if let known = partitionIndex.lookup(e.id) {
                 guard known.digest == digest || e.semanticID else {
                     throw StrataError(.conflict, "topic '\(e.topic)': event id '\(e.id)' is already in the log with other content")
                 }
@@ -310,12 +331,14 @@ public final class KafkaEventLog: EventLog, Sendable {
                 }
                 offsets[n].offset = found.offset
             }
+            var own: [TopicPartition: [(id: String, offset: Int64, digest: Int)]] = [:]
             for (n, i) in toSend.enumerated() {
                 let e = events[i]
                 let (partition, offset) = offsets[n]
-                index(TopicPartition(topic: e.topic, partition: Int(partition))).recordOwn(id: e.id, offset: offset, digest: digests[i])
+                own[TopicPartition(topic: e.topic, partition: Int(partition)), default: []].append((e.id, offset, digests[i]))
                 receipts[i] = AppendReceipt(topic: e.topic, partition: Int(partition), offset: offset, duplicate: false)
             }
+            for (key, entries) in own { (batchIndexes[key] ?? index(key)).recordOwn(entries) }
         }
         // Repeats inside the batch answer with the first one's receipt.
         for (i, e) in events.enumerated() where receipts[i] == nil {
@@ -344,6 +367,8 @@ public final class KafkaEventLog: EventLog, Sendable {
         if index.scannedTo < end {
             try await withReader(key, near: index.scannedTo) { reader, high in
                 try reader.indexAll(upTo: end, highWatermark: high)
+                // A one-off scan: stop fetching (a started reader long-polls its partition).
+                reader.reset()
             }
         }
     }
@@ -449,8 +474,16 @@ actor ReaderPool {
     let logger: Logger
     private var handles: [KafkaHandle] = []
     private var idle: [TopicPartition: [PartitionReader]] = [:]
+    /// When each idle reader came back (by identity), for stopping the ones unused too long.
+    private var idleSince: [ObjectIdentifier: ContinuousClock.Instant] = [:]
+    private var sweeping = false
     private var created: [TopicPartition: Int] = [:]
-    private var waiters: [TopicPartition: [CheckedContinuation<PartitionReader?, Never>]] = [:]
+    private struct Waiter {
+        var id: UInt64
+        var continuation: CheckedContinuation<PartitionReader?, Never>
+    }
+    private var waiters: [TopicPartition: [Waiter]] = [:]
+    private var nextWaiter: UInt64 = 0
     private var closed = false
     /// Readers checked out and not yet released.
     private var outstanding = 0
@@ -467,6 +500,7 @@ actor ReaderPool {
             let pick = list.firstIndex { $0.isPositioned(at: offset) } ?? (list.count - 1)
             let reader = list.remove(at: pick)
             idle[key] = list
+            idleSince.removeValue(forKey: ObjectIdentifier(reader))
             outstanding += 1
             return reader
         }
@@ -483,11 +517,30 @@ actor ReaderPool {
                 throw error
             }
         }
-        // Handed over by `release` (still counted as outstanding), or nil when the pool closed.
-        guard let reader = await withCheckedContinuation({ waiters[key, default: []].append($0) }) else {
-            throw StrataError(.backend, "the Kafka log is closed")
+        // Handed over by `release` (still counted as outstanding), or nil when the pool closed or
+        // the wait ran out.
+        nextWaiter += 1
+        let id = nextWaiter
+        let limit = settings.readerWait
+        let timer = Task { [weak self] in
+            try await Task.sleep(for: limit)
+            await self?.expire(key, id)
+        }
+        let reader = await withCheckedContinuation { waiters[key, default: []].append(Waiter(id: id, continuation: $0)) }
+        timer.cancel()
+        guard let reader else {
+            if closed { throw StrataError(.backend, "the Kafka log is closed") }
+            throw StrataError(.timeout,
+                "no reader of \(key.topic)/\(key.partition) came free within \(limit) (all \(settings.readersPerPartition) are in use by other reads)")
         }
         return reader
+    }
+
+    private func expire(_ key: TopicPartition, _ id: UInt64) {
+        guard var list = waiters[key], let at = list.firstIndex(where: { $0.id == id }) else { return }
+        let waiter = list.remove(at: at)
+        waiters[key] = list
+        waiter.continuation.resume(returning: nil)
     }
 
     func release(_ reader: PartitionReader) async {
@@ -500,10 +553,60 @@ actor ReaderPool {
         if var list = waiters[key], !list.isEmpty {
             let next = list.removeFirst()
             waiters[key] = list
-            next.resume(returning: reader)
+            next.continuation.resume(returning: reader)
             return
         }
         outstanding -= 1
+        idle[key, default: []].append(reader)
+        idleSince[ObjectIdentifier(reader)] = .now
+        if !sweeping {
+            sweeping = true
+            Task { await self.sweep() }
+        }
+    }
+
+    /// Stops the fetching of readers idle for `readerIdleStop`, until no started reader is idle.
+    private func sweep() async {
+        while !closed && !idleSince.isEmpty {
+            try? await Task.sleep(for: settings.readerIdleStop / 2)
+            let cutoff = ContinuousClock.now - settings.readerIdleStop
+            var stale: [PartitionReader] = []
+            for list in idle.values {
+                for r in list where (idleSince[ObjectIdentifier(r)] ?? .now) <= cutoff {
+                    stale.append(r)
+                    idleSince.removeValue(forKey: ObjectIdentifier(r))
+                }
+            }
+            guard !stale.isEmpty else { continue }
+            // Checked out while stopping: taken off the idle lists, put back afterwards.
+            let ids = Set(stale.map(ObjectIdentifier.init))
+            for key in Array(idle.keys) { idle[key]?.removeAll { ids.contains(ObjectIdentifier($0)) } }
+            outstanding += stale.count
+            let stopping = stale
+            _ = try? await blocking { for r in stopping { r.reset() } }
+            for r in stale {
+                if closed {
+                    _ = try? await blocking { r.shutdown() }
+                    outstanding -= 1
+                } else {
+                    outstanding -= 1
+                    give(r)
+                }
+            }
+        }
+        sweeping = false
+    }
+
+    /// Hands a reader back without marking it idle-since (it is stopped: nothing to sweep).
+    private func give(_ reader: PartitionReader) {
+        let key = TopicPartition(topic: reader.topic, partition: Int(reader.partition))
+        if var list = waiters[key], !list.isEmpty {
+            let next = list.removeFirst()
+            waiters[key] = list
+            outstanding += 1
+            next.continuation.resume(returning: reader)
+            return
+        }
         idle[key, default: []].append(reader)
     }
 
@@ -519,7 +622,8 @@ actor ReaderPool {
     /// their own deadlines bound.
     func close() async {
         closed = true
-        for list in waiters.values { for w in list { w.resume(returning: nil) } }
+        idleSince.removeAll()
+        for list in waiters.values { for w in list { w.continuation.resume(returning: nil) } }
         waiters.removeAll()
         let readers = idle.values.flatMap { $0 }
         idle.removeAll()

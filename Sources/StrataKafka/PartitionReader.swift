@@ -48,9 +48,12 @@ final class IDIndex: Sendable {
         state.withLock { $0.first[id] ?? $0.own[id] }
     }
 
-    func recordOwn(id: String, offset: Int64, digest: Int) {
+    /// Records ids this process appended (under one lock for the batch).
+    func recordOwn(_ entries: [(id: String, offset: Int64, digest: Int)]) {
         state.withLock { s in
-            if s.first[id] == nil && s.own[id] == nil { s.own[id] = Entry(offset: offset, digest: digest) }
+            for (id, offset, digest) in entries where s.first[id] == nil && s.own[id] == nil {
+                s.own[id] = Entry(offset: offset, digest: digest)
+            }
         }
     }
 

@@ -51,6 +51,8 @@ actor TransactionalProducer {
     private var handle: KafkaHandle?
     /// Set once a newer writer with the same transactional id took over: this one never writes again.
     private var fencedBy: KafkaError?
+    /// The fenced state, readable without the actor (for health).
+    nonisolated let fenced = Mutex<(error: StrataError, at: Date)?>(nil)
     private var queue: [Pending] = []
     private var draining = false
     private let tags = Atomic<UInt>(1)
@@ -148,6 +150,7 @@ actor TransactionalProducer {
         discardHandle()
         if Self.isFencing(error) {
             fencedBy = error
+            fenced.withLock { $0 = (Self.fencedError(settings.transactionalID, error), Date()) }
             logger.error("Kafka writer fenced by a newer instance", metadata: ["transactional_id": "\(settings.transactionalID)", "error": "\(error)"])
             return Self.fencedError(settings.transactionalID, error)
         }

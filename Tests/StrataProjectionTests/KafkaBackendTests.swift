@@ -1,5 +1,8 @@
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import PostgresNIO
+import StrataAPI
 import StrataApp
 import StrataCore
 import StrataKafka
@@ -220,6 +223,46 @@ import Testing
         }
     }
 
+    /// A read waiting for a reader of a partition whose readers are all busy fails after
+    /// `readerWait` with a timeout naming the partition (not forever); a reader left idle stops
+    /// fetching and, used again, seeks and reads on exactly where it was.
+    @Test func aReadWaitsForAFreeReaderOnlyUntilItsDeadline() async throws {
+        try await KafkaTestCluster.with { cluster in
+            var settings = try KafkaLogSettings.parse(cluster.logURL(), defaultTransactionalID: "unused")
+            settings.readersPerPartition = 1
+            settings.readerWait = .milliseconds(500)
+            settings.readerIdleStop = .milliseconds(200)
+            let log = try KafkaEventLog(settings: settings, logger: TestEnvironment.logger)
+            let topology = try TestEnvironment.topology()
+            try await log.createTopics(topology.sortedTopics)
+            let producer = EventProducer(log: log, topology: topology, schemas: try TestEnvironment.schemas())
+            let first = try await producer.append([demoDraft(key: "k", id: "idle-1")])[0]
+            let partition = first.partition
+            // The only reader of the partition is held by a wait that finds nothing for 3 s.
+            let end = try await log.endOffsets(topic: "demo")[partition]
+            let holder = Task { try await log.waitForEvents(topic: "demo", partition: partition, beyond: end, timeout: .seconds(3)) }
+            try await Task.sleep(for: .milliseconds(300))
+            let started = ContinuousClock.now
+            do {
+                _ = try await log.readBatch(topic: "demo", partition: partition, from: 0, limit: 10, maxBytes: nil)
+                Issue.record("a read got a reader that another read held")
+            } catch let error as StrataError {
+                #expect(error.code == .timeout && error.message.contains("demo/\(partition)"), "\(error)")
+            }
+            #expect(ContinuousClock.now - started < .seconds(2))
+            #expect(try await holder.value == false)
+            // Idle past readerIdleStop: the reader stopped; the next read resumes exactly.
+            try await Task.sleep(for: .milliseconds(700))
+            let second = try await producer.append([demoDraft(key: "k", id: "idle-2")])[0]
+            #expect(second.partition == partition)
+            let ids = try await readAll(log, topic: "demo", partition: partition).map(\.id)
+            #expect(ids == ["idle-1", "idle-2"])
+            let after = try await log.readBatch(topic: "demo", partition: partition, from: second.offset + 1, limit: 10, maxBytes: nil)
+            #expect(after.events.isEmpty)
+            await log.close()
+        }
+    }
+
     /// A restarted writer (same transactional id) takes over from the one it replaces. A real
     /// cluster then answers the old one with PRODUCER_FENCED; the 2.0.2 mock registers the newcomer
     /// but does not fence by itself, so the test injects that answer on the old writer's EndTxn: its
@@ -242,6 +285,24 @@ import Testing
                     } catch let error as StrataError {
                         #expect(error.code == .conflict && error.message.contains("fenced") && error.message.contains("the-writer"), "\(error)")
                     }
+                }
+                // The fenced writer is a standing fault of this process: /health is degraded naming
+                // it, /metrics has strata_log_problem{problem="writer_fenced"} 1.
+                #expect(strata.log.problems.map(\.kind) == ["writer_fenced"])
+                #expect(successor.problems.isEmpty)
+                let reporter = Task { try await LagReporter(strata: strata, interval: .milliseconds(100)).run() }
+                try await Task.sleep(for: .milliseconds(400))
+                reporter.cancel()
+                _ = await reporter.result
+                let app = Application(router: buildRouter(strata.apiDependencies(writeToken: nil, metrics: true), routes: RouteRegistry.all()),
+                    logger: strata.logger)
+                try await app.test(.router) { client in
+                    let health = try await client.execute(uri: "/health", method: .get)
+                    let body = String(buffer: health.body)
+                    #expect(health.status == .ok)
+                    #expect(body.contains("\"status\":\"degraded\"") && body.contains("writer_fenced") && body.contains("the-writer"), "\(body)")
+                    let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+                    #expect(metrics.contains("strata_log_problem{problem=\"writer_fenced\"} 1"), "\(metrics.prefix(3000))")
                 }
                 try await successorProducer.append([demoDraft(key: "d", id: "successor-2")])
                 let ids = Set(try await (0..<4).asyncMap { try await readAll(successor, topic: "demo", partition: $0).map(\.id) }.joined())

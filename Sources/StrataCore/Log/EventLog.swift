@@ -72,6 +72,10 @@ public protocol EventLog: Sendable {
     /// What this backend guarantees beyond the contract.
     var capabilities: LogCapabilities { get }
 
+    /// What keeps this process's log from working now, for `/health` and `/metrics` (a Kafka
+    /// writer fenced by a newer instance, ...); empty when nothing does.
+    var problems: [LogProblem] { get }
+
     /// Reads like `read` and also says where the next read continues (past holes).
     func readBatch(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> LogBatch
 
@@ -153,6 +157,7 @@ public struct LogTail: AsyncSequence, Sendable {
 
 extension EventLog {
     public var capabilities: LogCapabilities { [.denseOffsets, .exactDuplicateReceipts] }
+    public var problems: [LogProblem] { [] }
 
     /// For dense backends: the offset after the last event read, or `offset` when none was.
     public func readBatch(topic: String, partition: Int, from offset: Int64, limit: Int, maxBytes: Int?) async throws -> LogBatch {
@@ -163,5 +168,23 @@ extension EventLog {
     /// Reads up to `limit` events of one partition, starting at `offset`, in offset order.
     public func read(topic: String, partition: Int, from offset: Int64, limit: Int) async throws -> [Event] {
         try await read(topic: topic, partition: partition, from: offset, limit: limit, maxBytes: nil)
+    }
+}
+
+/// A standing fault of the log in this process.
+public struct LogProblem: Sendable, Equatable {
+    /// A short stable name (`writer_fenced`), the label of `strata_log_problem` in `/metrics`.
+    public var kind: String
+    /// What happened and what to do, for `/health`'s reasons.
+    public var detail: String
+    public var since: Date
+
+    /// Every kind a backend reports (each is a `strata_log_problem` series, 0 or 1).
+    public static let kinds = ["writer_fenced"]
+
+    public init(kind: String, detail: String, since: Date) {
+        self.kind = kind
+        self.detail = detail
+        self.since = since
     }
 }
