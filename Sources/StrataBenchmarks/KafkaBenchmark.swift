@@ -32,6 +32,8 @@ public struct KafkaBenchmark: Sendable {
         public var referenceTransactionalEventsPerSecond: [Double]
         public var referenceIdempotentEventsPerSecond: [Double]
         public var replayedEvents: Int
+        public var kafkaReadEventsPerSecond: [Double]
+        public var postgresReadEventsPerSecond: [Double]
         public var kafkaReplayEventsPerSecond: [Double]
         public var postgresReplayEventsPerSecond: [Double]
 
@@ -47,6 +49,9 @@ public struct KafkaBenchmark: Sendable {
                 | librdkafka's producer, the same messages, idempotent, no transactions, one flush | \(all(referenceIdempotentEventsPerSecond)) events/s |
                 | append / transactional reference, medians | **\(x(append / median(referenceTransactionalEventsPerSecond)))** |
                 | append / non-transactional reference, medians | \(x(append / median(referenceIdempotentEventsPerSecond))) |
+                | reading every event of the topic from the Kafka log (all partitions at once, batches of 50,000, nothing applied), \(kafkaReadEventsPerSecond.count) rounds | \(all(kafkaReadEventsPerSecond)) events/s |
+                | the same read from the PostgreSQL log | \(all(postgresReadEventsPerSecond)) events/s |
+                | Kafka read / PostgreSQL read, medians | \(x(median(kafkaReadEventsPerSecond) / median(postgresReadEventsPerSecond))) |
                 | replay of the reference projection from the Kafka log, \(grouped(Double(replayedEvents))) events, \(kafkaReplayEventsPerSecond.count) rounds | \(all(kafkaReplayEventsPerSecond)) events/s |
                 | the same replay from the PostgreSQL log | \(all(postgresReplayEventsPerSecond)) events/s |
                 | Kafka replay / PostgreSQL replay, medians | **\(x(median(kafkaReplayEventsPerSecond) / median(postgresReplayEventsPerSecond)))** |
@@ -75,6 +80,18 @@ public struct KafkaBenchmark: Sendable {
         var transactional: [Double] = []
         var idempotent: [Double] = []
         var all: [PreparedEvent] = []
+        // Warm up untimed, as the reference does: one event per partition (the producer and its
+        // transactional registration, connections to every leader, each partition's id index).
+        var warmup: [PreparedEvent] = []
+        var warmed = Set<Int>()
+        for k in 0..<keys {
+            let e = try producer.prepare(EventDraft(topic: "demo", key: "key-\(k)", type: "demo.event", id: "kafka-bench-warmup-\(k)",
+                source: "bench", payload: ["amount": .int(0), "note": .string("warm-up")]))
+            if warmed.insert(e.partition).inserted { warmup.append(e) }
+        }
+        progress("warming up the Kafka log (\(warmup.count) events, untimed)...")
+        _ = try await kafka.append(warmup)
+        all += warmup
         for round in 0..<rounds {
             let prepared = try drafts(round: round).map { try producer.prepare($0) }
             all += prepared
@@ -107,32 +124,43 @@ public struct KafkaBenchmark: Sendable {
             _ = try await postgres.append(Array(all[start..<min(start + 5000, all.count)]))
         }
 
-        let kafkaReplays = try await replays(log: kafka, client: kafkaClient, name: "Kafka", logger: logger)
+        // The read path alone (what bounds a replay), rounds alternating between the two logs.
+        var kafkaReads: [Double] = []
+        var postgresReads: [Double] = []
+        let reader = ProjectionBenchmark(events: 0)
+        for round in 1...replayRounds {
+            progress("read \(round)/\(replayRounds): every event from the Kafka log, then from the PostgreSQL log...")
+            kafkaReads.append(try await reader.readAll(log: kafka))
+            postgresReads.append(try await reader.readAll(log: postgres))
+            progress("  Kafka \(grouped(kafkaReads.last!)) events/s, PostgreSQL \(grouped(postgresReads.last!)) events/s")
+        }
+
+        let kafkaReplays = try await replays(log: kafka, total: all.count, client: kafkaClient, name: "Kafka", logger: logger)
         let postgresReplays = try await withThrowingTaskGroup(of: [Double]?.self) { group in
             group.addTask {
                 try await postgres.run()
                 return nil
             }
-            let rates = try await replays(log: postgres, client: postgresClient, name: "PostgreSQL", logger: logger)
+            let rates = try await replays(log: postgres, total: all.count, client: postgresClient, name: "PostgreSQL", logger: logger)
             group.cancelAll()
             return rates
         }
         return Report(
             cluster: reference.bootstrap, events: events, batchSize: batchSize, appendEventsPerSecond: appends,
             referenceTransactionalEventsPerSecond: transactional, referenceIdempotentEventsPerSecond: idempotent,
-            replayedEvents: all.count, kafkaReplayEventsPerSecond: kafkaReplays, postgresReplayEventsPerSecond: postgresReplays)
+            replayedEvents: all.count, kafkaReadEventsPerSecond: kafkaReads, postgresReadEventsPerSecond: postgresReads,
+            kafkaReplayEventsPerSecond: kafkaReplays, postgresReplayEventsPerSecond: postgresReplays)
     }
 
     /// The first build of the reference projection, then `replayRounds` replays (each a new
     /// generation beside the live one); events per second of each replay.
-    func replays(log: any EventLog, client: PostgresClient, name: String, logger: Logger) async throws -> [Double] {
+    func replays(log: any EventLog, total: Int, client: PostgresClient, name: String, logger: Logger) async throws -> [Double] {
         let projection = DemoCountsProjection()
         let catalog = GenerationCatalog(client: client, log: log, logger: logger)
         var settings = WorkerSettings(workerID: "bench")
         settings.heartbeat = .milliseconds(500)
         settings.idleWait = .milliseconds(500)
         let helper = ProjectionBenchmark(events: 0)
-        let total = events * rounds
         progress("\(name): first build of demo_counts...")
         try await helper.runWorker(projection, settings: settings, log: log, client: client, logger: logger) {
             try await helper.caughtUp(client: client, log: log, logger: logger)
