@@ -15,6 +15,22 @@ public struct LedgerRoutes: APIRoutes {
         let logger = deps.logger
 
         router.get("/v1/ledgers") { request, _ -> Response in
+            // A range (?from=A&to=B, either side optional): ledgers A..B oldest first.
+            let from = try request.stringQuery("from").map { try LedgerParameters.sequence($0, name: "from") }
+            let to = try request.stringQuery("to").map { try LedgerParameters.sequence($0, name: "to") }
+            if from != nil || to != nil {
+                let low = from ?? 1
+                let high = to ?? Int64(UInt32.max)
+                guard low <= high else {
+                    throw APIError(.badRequest, "bad_range", "from (\(low)) is above to (\(high))")
+                }
+                let page = try PageRequest(request, scope: "ledger_range")
+                let after = try page.after.map { try LedgerParameters.int64($0.first, "cursor") } ?? (low - 1)
+                return try await JSONPage.fetch(db, """
+                    SELECT row_to_json(l)::text, l.sequence FROM ledger_bronze.ledgers l
+                     WHERE l.sequence > \(max(after, low - 1)) AND l.sequence <= \(high) ORDER BY l.sequence LIMIT \(page.limit + 1)
+                    """, page: page, scope: "ledger_range", logger: logger) { [.int(try $0[1].decode(Int64.self))] }.response()
+            }
             let page = try PageRequest(request, scope: "ledgers")
             let before = try page.after.map { try LedgerParameters.int64($0.first, "cursor") } ?? Int64.max
             return try await JSONPage.fetch(db, """
@@ -208,9 +224,9 @@ public struct LedgerRoutes: APIRoutes {
 
 /// Validation of path parameters and cursor values: a bad one is a 400 that says what is wrong.
 enum LedgerParameters {
-    static func sequence(_ text: String?) throws -> Int64 {
+    static func sequence(_ text: String?, name: String? = nil) throws -> Int64 {
         guard let text, let n = Int64(text), n > 0, n <= Int64(UInt32.max) else {
-            throw APIError.badRequest("ledger sequence must be an integer from 1 to \(UInt32.max), got '\(text ?? "")'")
+            throw APIError.badRequest("\(name.map { "\($0): " } ?? "")ledger sequence must be an integer from 1 to \(UInt32.max), got '\(text ?? "")'")
         }
         return n
     }
