@@ -82,6 +82,13 @@ public struct DataLakeSource: Service {
 
     /// Runs until `to`, the end of the data lake (without `follow`), cancellation, or an error.
     @discardableResult
+    /// Tells `/health` and `strata_datalake_up` the source is working (when it runs supervised).
+    private func reportUp(_ detail: String) {
+        guard let health else { return }
+        health.report(name, up: true, detail: detail)
+        Gauge(label: "strata_datalake_up").record(1)
+    }
+
     public func ingest() async throws -> Progress {
         var layout = try await resolveLayout()
         let ledgers = self.ledgers
@@ -123,7 +130,7 @@ public struct DataLakeSource: Service {
             let key = layout.objectKey(next)
             guard let object = try await fetch(next, layout: &layout, suffixKnown: &suffixKnown) else {
                 try await missing(next, key: key, layout: layout)
-                health?.report(name, up: true, detail: "waiting for ledger \(next) (\(key))")
+                reportUp("waiting for ledger \(next) (\(key))")
                 if options.follow {
                     try await Task.sleep(for: options.pollInterval)
                     continue
@@ -161,7 +168,7 @@ public struct DataLakeSource: Service {
             progress.highest = position?.sequence
             if let highest = position?.sequence {
                 highestGauge.record(Int64(highest))
-                health?.report(name, up: true, detail: "at ledger \(highest)")
+                reportUp("at ledger \(highest)")
             }
             if clock.now - reported > .seconds(10) || (options.to.map { stop >= $0 } ?? false) {
                 let elapsed = (clock.now - reported).components
@@ -238,9 +245,11 @@ public struct SupervisedDataLakeSource: Service {
     public func run() async throws {
         let up = Gauge(label: "strata_datalake_up")
         health.report(source.name, up: true, detail: "starting")
+        // 1 from the start, 0 from a failure until the source makes progress again (its own
+        // reports set it back), not while a retry is merely under way.
+        up.record(1)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             do {
-                up.record(1)
                 _ = try await cancelWhenGracefulShutdown { try await self.source.ingest() }
                 if Task.isCancelled || Task.isShuttingDownGracefully || !source.options.follow { return }
             } catch is CancellationError {
