@@ -24,7 +24,8 @@ import Testing
                 let started = clock.now
                 try await strata.producer.append([demoDraft(key: "h")])
                 #expect(try await woke == true)
-                #expect(clock.now - started < .seconds(5))
+                // Woken, not timed out (20 s): well under, even on a machine loaded by the rest of the suite.
+                #expect(clock.now - started < .seconds(10))
                 // Already there: returns at once.
                 #expect(try await strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(20)) == true)
                 // Nothing new: times out.
