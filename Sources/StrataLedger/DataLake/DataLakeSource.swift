@@ -80,8 +80,6 @@ public struct DataLakeSource: Service {
         return try GalexieLayout.parse(config: config, source: "\(store.location)/\(GalexieLayout.configName)")
     }
 
-    /// Runs until `to`, the end of the data lake (without `follow`), cancellation, or an error.
-    @discardableResult
     /// Tells `/health` and `strata_datalake_up` the source is working (when it runs supervised).
     private func reportUp(_ detail: String) {
         guard let health else { return }
@@ -89,6 +87,8 @@ public struct DataLakeSource: Service {
         Gauge(label: "strata_datalake_up").record(1)
     }
 
+    /// Runs until `to`, the end of the data lake (without `follow`), cancellation, or an error.
+    @discardableResult
     public func ingest() async throws -> Progress {
         var layout = try await resolveLayout()
         let ledgers = self.ledgers
