@@ -144,17 +144,19 @@ extension Request {
     ]
 
     /// Refuses (415) a body whose `Content-Type` is neither JSON nor JSON Lines.
-    public func requireJSONContentType() throws {
+    /// `also` lists further media types the route reads (for example `text/spdx` for SPDX tag-value).
+    public func requireJSONContentType(also: [String] = []) throws {
         guard let header = headers[.contentType] else { return }
         let mediaType = header.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        if Self.jsonMediaTypes.contains(mediaType) || mediaType.hasSuffix("+json") { return }
+        if Self.jsonMediaTypes.contains(mediaType) || mediaType.hasSuffix("+json") || also.contains(mediaType) { return }
         throw APIError(.unsupportedMediaType, "unsupported_media_type",
-            "Content-Type '\(header)' is not accepted here: send application/json or application/x-ndjson (JSON Lines)")
+            "Content-Type '\(header)' is not accepted here: send application/json or application/x-ndjson (JSON Lines)"
+                + also.map { " or \($0)" }.joined())
     }
 
     /// The body as bytes, after checking its media type; past `limit` bytes, 413 naming the limit.
-    public mutating func jsonBody(limit: Int) async throws -> [UInt8] {
-        try requireJSONContentType()
+    public mutating func jsonBody(limit: Int, alsoAccepting also: [String] = []) async throws -> [UInt8] {
+        try requireJSONContentType(also: also)
         if let length = headers[.contentLength].flatMap({ Int($0) }), length > limit {
             throw APIError.bodyTooLarge(limit: limit)
         }

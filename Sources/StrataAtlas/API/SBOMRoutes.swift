@@ -20,12 +20,13 @@ struct SBOMRoutes {
         router.post("/ingest/sbom") { request, _ -> Response in
             try request.requireWriteToken(deps)
             var request = request
-            let body = try await request.jsonBody(limit: 16 << 20)
+            // JSON (SPDX or CycloneDX), or SPDX tag-value as text/spdx (its registered media type) or text/plain.
+            let body = try await request.jsonBody(limit: 16 << 20, alsoAccepting: ["text/spdx", "text/plain"])
             let draft = try AtlasIngest(schemas: deps.producer.schemas).sbomDraft(
                 body, source: "request body", repository: request.stringQuery("repository"),
                 submittedBy: request.stringQuery("actor"), repositoryOption: "the 'repository' query parameter (?repository=OWNER/REPO)")
             let receipt = try await deps.append([draft])[0]
-            let packages = (draft.payload["document"].flatMap { try? SBOMParser(schemas: nil).parse($0).sbom.packages.count }) ?? 0
+            let packages = (try? SBOMParser(schemas: nil).parse(payload: draft.payload).packages.count) ?? 0
             return JSONResponse.make([
                 "message": .string(receipt.duplicate ? "duplicate skipped" : "queued"),
                 "submission_id": .string("\(receipt.partition)-\(receipt.offset)"),

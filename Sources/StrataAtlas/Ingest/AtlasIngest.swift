@@ -20,17 +20,30 @@ public struct AtlasIngest: Sendable {
         _ bytes: [UInt8], source: String, repository: String?, submittedBy: String? = nil, repositoryOption: String = "--repository OWNER/REPO"
     ) throws -> EventDraft {
         let at = InputLocation(source: source)
-        let value: JSONValue
-        do {
-            value = try JSONParser.parse(bytes)
-        } catch {
-            throw StrataError(.malformedJSON, error.description, at: InputLocation(source: source, line: error.line, column: error.column))
-        }
         let parsed: (document: JSONValue, sbom: SBOMDocument)
-        do {
-            parsed = try SBOMParser(schemas: schemas).parse(value)
-        } catch {
-            throw StrataError(.invalidInput, "invalid SBOM: \(error.description)", at: at)
+        var tagValue: String?
+        switch SBOMParser.sniff(bytes) {
+        case .tagValue(let text):
+            // SPDX tag-value: the log keeps the text itself, so a better reader later is a replay.
+            do {
+                parsed = try SPDXTagValue.parse(text)
+            } catch {
+                throw StrataError(.invalidInput, "invalid SPDX tag-value SBOM: \(error.description)", at: at)
+            }
+            tagValue = text
+        case .json(let bytes):
+            let value: JSONValue
+            do {
+                value = try JSONParser.parse(bytes)
+            } catch {
+                throw StrataError(.malformedJSON, "\(error.description) (an SBOM is SPDX 2.2/2.3 JSON or tag-value, or CycloneDX 1.2-1.6 JSON)",
+                    at: InputLocation(source: source, line: error.line, column: error.column))
+            }
+            do {
+                parsed = try SBOMParser(schemas: schemas).parse(value)
+            } catch {
+                throw StrataError(.invalidInput, "invalid SBOM: \(error.description)", at: at)
+            }
         }
         guard let repo = repository ?? SBOMParser.repository(of: parsed.sbom) else {
             throw StrataError(.invalidInput, "the SBOM does not name its repository; pass \(repositoryOption)", at: at)
@@ -40,8 +53,8 @@ public struct AtlasIngest: Sendable {
         }
         var payload: [String: JSONValue] = [
             "repository": .string(repo), "format": .string(parsed.sbom.format.rawValue), "semantic_hash": .string(parsed.sbom.semanticHash),
-            "document": parsed.document,
         ]
+        if let tagValue { payload["document_tag_value"] = .string(tagValue) } else { payload["document"] = parsed.document }
         if let submittedBy { payload["submitted_by"] = .string(submittedBy) }
         // The id is the dependency graph's hash: a re-export with new timestamps is the same submission.
         var draft = EventDraft(topic: AtlasEvents.sbomTopic, key: repo, type: AtlasEvents.sbomSubmitted,
@@ -51,7 +64,7 @@ public struct AtlasIngest: Sendable {
     }
 
     public func sbomDrafts(paths: [String], repository: String?) throws -> [EventDraft] {
-        try files(paths, extensions: [".json"]).map { file in
+        try files(paths, extensions: [".json", ".spdx", ".tag", ".tv"]).map { file in
             try sbomDraft(try read(file), source: file, repository: repository)
         }
     }

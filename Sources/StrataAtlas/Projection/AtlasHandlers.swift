@@ -14,12 +14,12 @@ struct AtlasHandlers {
     // MARK: SBOMs
 
     func sbom(_ payload: JSONValue, event: Event, into batch: inout AtlasBatch) async throws {
-        guard let repository = payload["repository"]?.stringValue, let document = payload["document"] else {
-            throw ProjectionError("sbom event \(event.position) has no repository or document")
+        guard let repository = payload["repository"]?.stringValue else {
+            throw ProjectionError("sbom event \(event.position) has no repository")
         }
         let sbom: SBOMDocument
         do {
-            sbom = try SBOMParser(schemas: nil).parse(document).sbom
+            sbom = try SBOMParser(schemas: nil).parse(payload: payload)
         } catch {
             throw ProjectionError("sbom event \(event.position): \(error.description)")
         }

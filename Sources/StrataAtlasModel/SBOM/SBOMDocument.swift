@@ -6,7 +6,12 @@ import StrataCore
 /// package(s) the document describes, and dependency relationships.
 public struct SBOMDocument: Sendable, Equatable {
     public enum Format: String, Sendable, Codable {
+        case spdx22 = "spdx-2.2"
         case spdx23 = "spdx-2.3"
+        case spdx22TagValue = "spdx-2.2-tag-value"
+        case spdx23TagValue = "spdx-2.3-tag-value"
+        case cyclonedx12 = "cyclonedx-1.2"
+        case cyclonedx13 = "cyclonedx-1.3"
         case cyclonedx14 = "cyclonedx-1.4"
         case cyclonedx15 = "cyclonedx-1.5"
         case cyclonedx16 = "cyclonedx-1.6"
@@ -37,6 +42,10 @@ public struct SBOMDocument: Sendable, Equatable {
     public struct Dependency: Sendable, Equatable, Hashable {
         public var from: String
         public var to: String
+        public init(from: String, to: String) {
+            self.from = from
+            self.to = to
+        }
     }
 
     /// The depends-on edges of the submitting repository, as PG Atlas derives them: every

@@ -1,9 +1,10 @@
 import Foundation
 import StrataCore
 
-/// Parses and validates SBOMs: SPDX 2.3 JSON (as GitHub's dependency-graph export returns it, with
-/// or without the `{"sbom": ...}` wrapper) and CycloneDX 1.4–1.6 JSON (validated against the
-/// official schemas in `schemas/external/cyclonedx`).
+/// Parses and validates SBOMs: SPDX 2.2 and 2.3 JSON (GitHub's dependency-graph export with or
+/// without its `{"sbom": ...}` wrapper, syft, trivy, ...) validated against the official SPDX
+/// schemas in `schemas/external/spdx`; SPDX 2.2/2.3 tag-value (`parseTagValue`); and CycloneDX
+/// 1.2–1.6 JSON validated against the official schemas in `schemas/external/cyclonedx`.
 public struct SBOMParser: Sendable {
     /// The catalog holding the CycloneDX schemas; nil skips schema validation (for documents that
     /// were validated before they reached the log).
@@ -22,92 +23,57 @@ public struct SBOMParser: Sendable {
         if object["spdxVersion"] != nil {
             return (document, try parseSPDX(document))
         }
-        throw SBOMError("not an SBOM: expected SPDX 2.3 (\"spdxVersion\") or CycloneDX (\"bomFormat\": \"CycloneDX\") at the top level, found fields \(object.keys.sorted().prefix(6).joined(separator: ", "))")
+        if let context = object["@context"], JSONWriter.string(context).contains("spdx.org/rdf/3") {
+            throw SBOMError("/@context: this is an SPDX 3 (JSON-LD) document; Strata reads SPDX 2.2 and 2.3 (JSON or tag-value) and CycloneDX 1.2-1.6")
+        }
+        throw SBOMError("not an SBOM: expected SPDX 2.2/2.3 JSON (\"spdxVersion\") or CycloneDX (\"bomFormat\": \"CycloneDX\") at the top level, found fields \(object.keys.sorted().prefix(6).joined(separator: ", "))")
     }
 
-    // MARK: - SPDX 2.3
+    public enum Input: Sendable {
+        /// JSON text (UTF-8; a byte-order mark removed, UTF-16 converted).
+        case json([UInt8])
+        /// SPDX tag-value text.
+        case tagValue(String)
+    }
+
+    /// What kind of document `bytes` hold: JSON when the first non-blank character is `{` (or the
+    /// text is not tag-value), tag-value when its first line that is not blank or a comment is
+    /// `SPDXVersion: ...`.
+    public static func sniff(_ bytes: [UInt8]) -> Input {
+        let byteOrderMark = bytes.starts(with: [0xEF, 0xBB, 0xBF]) || bytes.starts(with: [0xFF, 0xFE]) || bytes.starts(with: [0xFE, 0xFF])
+        let first = bytes.first { ![0x20, 0x09, 0x0A, 0x0D].contains($0) }
+        guard byteOrderMark || first != UInt8(ascii: "{"), let text = SPDXTagValue.decode(bytes) else { return .json(bytes) }
+        return SPDXTagValue.looks(like: text) ? .tagValue(text) : .json(byteOrderMark ? Array(text.utf8) : bytes)
+    }
+
+    /// The graph of an `sbom.submitted` payload: its JSON `document`, or its tag-value
+    /// `document_tag_value` text.
+    public func parse(payload: JSONValue) throws(SBOMError) -> SBOMDocument {
+        if let text = payload["document_tag_value"]?.stringValue { return try SPDXTagValue.parse(text).sbom }
+        guard let document = payload["document"] else { throw SBOMError("the event has neither a document nor a document_tag_value") }
+        return try parse(document).sbom
+    }
+
+    // MARK: - SPDX 2.2 / 2.3 JSON
+
+    /// The official JSON schema of each SPDX 2.x version Strata reads (`$id`s of the files in
+    /// `schemas/external/spdx`).
+    static let spdxSchemas: [String: (format: SBOMDocument.Format, uri: String)] = [
+        "SPDX-2.2": (.spdx22, "http://spdx.org/rdf/terms"),
+        "SPDX-2.3": (.spdx23, "http://spdx.org/rdf/terms/2.3"),
+    ]
 
     func parseSPDX(_ doc: JSONValue) throws(SBOMError) -> SBOMDocument {
-        var problems: [String] = []
-        func require(_ path: String, _ value: JSONValue?, _ type: String) {
-            guard let value else { problems.append("\(path): missing required field"); return }
-            let ok: Bool
-            switch type {
-            case "string": ok = value.stringValue != nil
-            case "array": ok = value.arrayValue != nil
-            case "object": ok = value.objectValue != nil
-            default: ok = true
-            }
-            if !ok { problems.append("\(path): expected \(type), found \(value.typeName)") }
+        let version = doc["spdxVersion"]?.stringValue ?? ""
+        guard let (format, uri) = Self.spdxSchemas[version] else {
+            throw SBOMError("/spdxVersion: \(version.isEmpty ? "not a string" : "\"\(version)\"") is not supported (SPDX-2.2 and SPDX-2.3 are)")
         }
-        if doc["spdxVersion"]?.stringValue != "SPDX-2.3" {
-            problems.append("/spdxVersion: expected \"SPDX-2.3\", found \(doc["spdxVersion"].map { "\($0)" } ?? "nothing")")
+        if let schemas {
+            guard schemas.registry.contains(uri) else { throw SBOMError("the \(version) JSON schema is not installed (schemas/external/spdx)") }
+            let violations = schemas.registry.validate(doc, against: uri, limit: 5)
+            if !violations.isEmpty { throw SBOMError(violations.map(\.description)) }
         }
-        if doc["SPDXID"]?.stringValue != "SPDXRef-DOCUMENT" { problems.append("/SPDXID: expected \"SPDXRef-DOCUMENT\"") }
-        require("/name", doc["name"], "string")
-        require("/dataLicense", doc["dataLicense"], "string")
-        require("/documentNamespace", doc["documentNamespace"], "string")
-        require("/creationInfo", doc["creationInfo"], "object")
-        if let info = doc["creationInfo"], info.objectValue != nil {
-            require("/creationInfo/created", info["created"], "string")
-            if let created = info["created"]?.stringValue, RFC3339.parse(created) == nil {
-                problems.append("/creationInfo/created: \"\(created)\" is not a date-time")
-            }
-            require("/creationInfo/creators", info["creators"], "array")
-        }
-        let packageValues = doc["packages"]?.arrayValue ?? []
-        if let p = doc["packages"], p.arrayValue == nil { problems.append("/packages: expected array, found \(p.typeName)") }
-        var packages: [SBOMDocument.Package] = []
-        var refs = Set<String>(["SPDXRef-DOCUMENT"])
-        for (i, p) in packageValues.enumerated() {
-            guard let ref = p["SPDXID"]?.stringValue, ref.hasPrefix("SPDXRef-") else {
-                problems.append("/packages/\(i)/SPDXID: missing or not an SPDXRef- identifier")
-                continue
-            }
-            guard let name = p["name"]?.stringValue, !name.isEmpty else {
-                problems.append("/packages/\(i)/name: missing required field")
-                continue
-            }
-            if !refs.insert(ref).inserted { problems.append("/packages/\(i)/SPDXID: \(ref) is used twice") }
-            let purl = (p["externalRefs"]?.arrayValue ?? []).first {
-                ($0["referenceType"]?.stringValue ?? "").lowercased().contains("purl")
-            }?["referenceLocator"]?.stringValue
-            let location = p["downloadLocation"]?.stringValue
-            packages.append(SBOMDocument.Package(
-                ref: ref, id: purl.map(SBOMDocument.stripVersion) ?? name.lowercased(), name: name,
-                version: p["versionInfo"]?.stringValue, purl: purl,
-                repositoryURL: location.flatMap { $0.hasPrefix("http") || $0.hasPrefix("git+") ? $0 : nil }))
-        }
-        var roots: [String] = []
-        var dependencies: [SBOMDocument.Dependency] = []
-        for (i, r) in (doc["relationships"]?.arrayValue ?? []).enumerated() {
-            guard let from = r["spdxElementId"]?.stringValue, let type = r["relationshipType"]?.stringValue,
-                let to = r["relatedSpdxElement"]?.stringValue
-            else {
-                problems.append("/relationships/\(i): needs string spdxElementId, relationshipType and relatedSpdxElement")
-                continue
-            }
-            for (field, ref) in [("spdxElementId", from), ("relatedSpdxElement", to)] where !refs.contains(ref) && !ref.hasPrefix("DocumentRef-") {
-                problems.append("/relationships/\(i)/\(field): \(ref) is not a package of this document")
-            }
-            switch type {
-            case "DESCRIBES" where from == "SPDXRef-DOCUMENT": roots.append(to)
-            case "DEPENDS_ON": dependencies.append(.init(from: from, to: to))
-            case "DEPENDENCY_OF": dependencies.append(.init(from: to, to: from))
-            default: break
-            }
-        }
-        for ref in doc["documentDescribes"]?.arrayValue?.compactMap(\.stringValue) ?? [] where !roots.contains(ref) { roots.append(ref) }
-        if !problems.isEmpty { throw SBOMError(Array(problems.prefix(10))) }
-        // The semantic hash: name, packages by SPDXID, relationships sorted; nothing else.
-        let sortedPackages = packageValues.sorted { ($0["SPDXID"]?.stringValue ?? "") < ($1["SPDXID"]?.stringValue ?? "") }
-        let sortedRelationships = (doc["relationships"]?.arrayValue ?? []).sorted {
-            let a = [$0["spdxElementId"], $0["relatedSpdxElement"], $0["relationshipType"]].map { $0?.stringValue ?? "" }
-            let b = [$1["spdxElementId"], $1["relatedSpdxElement"], $1["relationshipType"]].map { $0?.stringValue ?? "" }
-            return a.lexicographicallyPrecedes(b)
-        }
-        let hash = SBOMDocument.sha256(["name": doc["name"] ?? .null, "packages": .array(sortedPackages), "relationships": .array(sortedRelationships)])
-        return SBOMDocument(format: .spdx23, name: doc["name"]?.stringValue, packages: packages, roots: roots, dependencies: dependencies, semanticHash: hash)
+        return try SPDXGraph.build(doc, format: format)
     }
 
     // MARK: - CycloneDX
@@ -115,14 +81,18 @@ public struct SBOMParser: Sendable {
     func parseCycloneDX(_ doc: JSONValue) throws(SBOMError) -> SBOMDocument {
         let version = doc["specVersion"]?.stringValue ?? ""
         let format: SBOMDocument.Format
+        // The `$id`s of the official schemas (1.2 and 1.3 carry a revision letter).
+        let schemaFile: String
         switch version {
-        case "1.4": format = .cyclonedx14
-        case "1.5": format = .cyclonedx15
-        case "1.6": format = .cyclonedx16
-        default: throw SBOMError("/specVersion: CycloneDX \(version.isEmpty ? "without a specVersion" : version) is not supported (1.4, 1.5 and 1.6 are)")
+        case "1.2": (format, schemaFile) = (.cyclonedx12, "bom-1.2b")
+        case "1.3": (format, schemaFile) = (.cyclonedx13, "bom-1.3a")
+        case "1.4": (format, schemaFile) = (.cyclonedx14, "bom-1.4")
+        case "1.5": (format, schemaFile) = (.cyclonedx15, "bom-1.5")
+        case "1.6": (format, schemaFile) = (.cyclonedx16, "bom-1.6")
+        default: throw SBOMError("/specVersion: CycloneDX \(version.isEmpty ? "without a specVersion" : version) is not supported (1.2 to 1.6 are)")
         }
         if let schemas {
-            let uri = "http://cyclonedx.org/schema/bom-\(version).schema.json"
+            let uri = "http://cyclonedx.org/schema/\(schemaFile).schema.json"
             guard schemas.registry.contains(uri) else { throw SBOMError("the CycloneDX \(version) schema is not installed (schemas/external/cyclonedx)") }
             let violations = schemas.registry.validate(doc, against: uri, limit: 5)
             if !violations.isEmpty { throw SBOMError(violations.map(\.description)) }
