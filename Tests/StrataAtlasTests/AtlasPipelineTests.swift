@@ -210,6 +210,25 @@ struct ScratchGitRepository {
                 #expect(try await client.json("/ingest/sbom/\(id)").json["status"] == "processed")
                 #expect(try await client.json("/ingest/sbom/9-9").status == .notFound)
 
+                // SPDX tag-value as text/spdx: the log keeps its text, the projection reads it back.
+                let tagValue = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent(
+                    "Tests/Fixtures/sbom-conformance/spdx/tools-python__tests__spdx__data__formats__SPDXSBOMExample.tag"), encoding: .utf8)
+                var textAuth = auth
+                textAuth[.contentType] = "text/spdx"
+                let tv = try await client.json("/ingest/sbom?repository=spdx/tools-python", method: .post, headers: textAuth, body: tagValue)
+                #expect(tv.status == .accepted, "\(tv.json)")
+                #expect(tv.json["package_count"] == .int(3))
+                let brokenTV = try await client.json("/ingest/sbom?repository=spdx/tools-python", method: .post, headers: textAuth,
+                    body: tagValue.replacingOccurrences(of: "SPDXVersion: SPDX-2.2", with: "SPDXVersion: SPDX-2.2\nCreated: soon"))
+                #expect(brokenTV.status == .unprocessableContent)
+                #expect(brokenTV.json["message"]?.stringValue?.contains(": Created is given twice (first on line") == true, "\(brokenTV.json)")
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                let submissions = try await client.json("/ingest/sbom?repository=spdx/tools-python").json["items"]?.arrayValue ?? []
+                #expect(submissions.count == 1)
+                #expect(submissions.first?["format"] == "spdx-2.2-tag-value")
+                #expect(submissions.first?["status"] == "processed")
+                #expect(submissions.first?["package_count"] == .int(3))
+
                 // GitHub push webhook.
                 let push = #"{"repository":{"full_name":"withObsrvr/nebu"},"commits":[{"id":"0123456789abcdef0123456789abcdef01234567","timestamp":"2026-05-01T10:00:00Z","author":{"name":"Dana","email":"dana@example.com"}}]}"#
                 let unsigned = try await client.json("/webhooks/github", method: .post, headers: [HTTPField.Name("X-GitHub-Event")!: "push"], body: push)

@@ -112,8 +112,18 @@ public enum SPDXTagValue {
         var section = Section.document
         var packageLines: [Int] = []
 
+        /// Document fields that appear once: where each was first given.
+        var seen: [String: Int] = [:]
+        let once: Set<String> = ["SPDXVersion", "DataLicense", "DocumentName", "DocumentNamespace", "Created", "LicenseListVersion"]
         for line in lines {
             let value = line.value
+            if once.contains(line.tag) {
+                if let first = seen[line.tag] {
+                    problems.append("line \(line.number): \(line.tag) is given twice (first on line \(first))")
+                    continue
+                }
+                seen[line.tag] = line.number
+            }
             switch line.tag {
             case "SPDXVersion": doc["spdxVersion"] = .string(value)
             case "DataLicense": doc["dataLicense"] = .string(value)
