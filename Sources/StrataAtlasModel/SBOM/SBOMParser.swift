@@ -3,10 +3,10 @@ import StrataCore
 
 /// Parses and validates SBOMs: SPDX 2.2 and 2.3 JSON (GitHub's dependency-graph export with or
 /// without its `{"sbom": ...}` wrapper, syft, trivy, ...) validated against the official SPDX
-/// schemas in `schemas/external/spdx`; SPDX 2.2/2.3 tag-value (`parseTagValue`); and CycloneDX
+/// schemas in `schemas/external/spdx`; SPDX 2.2/2.3 tag-value (`SPDXTagValue.parse`); and CycloneDX
 /// 1.2–1.6 JSON validated against the official schemas in `schemas/external/cyclonedx`.
 public struct SBOMParser: Sendable {
-    /// The catalog holding the CycloneDX schemas; nil skips schema validation (for documents that
+    /// The catalog holding the SPDX and CycloneDX schemas; nil skips schema validation (for documents that
     /// were validated before they reached the log).
     public let schemas: SchemaCatalog?
 

@@ -6,11 +6,12 @@ public enum SyntheticSBOM {
     /// `repository` is OWNER/REPO; `dependencies` are purls without versions (version 1.0.0 is used).
     public static func spdx(repository: String, dependencies: [String]) -> JSONValue {
         var packages: [JSONValue] = [["SPDXID": "SPDXRef-root", "name": .string(repository), "versionInfo": "main",
+            "downloadLocation": "NOASSERTION",
             "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl",
                               "referenceLocator": .string("pkg:github/\(repository)@main")]]]]
         var relationships: [JSONValue] = [["spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": "SPDXRef-root"]]
         for (i, d) in dependencies.enumerated() {
-            packages.append(["SPDXID": .string("SPDXRef-p\(i)"), "name": .string(d), "versionInfo": "1.0.0",
+            packages.append(["SPDXID": .string("SPDXRef-p\(i)"), "name": .string(d), "versionInfo": "1.0.0", "downloadLocation": "NOASSERTION",
                 "externalRefs": [["referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": .string("\(d)@1.0.0")]]])
             relationships.append(["spdxElementId": "SPDXRef-root", "relationshipType": "DEPENDS_ON", "relatedSpdxElement": .string("SPDXRef-p\(i)")])
         }
