@@ -169,7 +169,9 @@ import Testing
             try await strata.producer.append(drafts)
             var settings = ProjectionHarness.fastSettings(batchSize: 5000)
             settings.maxAttempts = 2
-            try await ProjectionHarness.runUntilCaughtUp(strata, [DemoCountsProjection()], settings: settings)
+            // Alone this takes about a second; under the full suite on 2 cores the bisection's many
+            // savepoint round trips took 95 s locally and over 112 s in CI, so the wait is longer.
+            try await ProjectionHarness.runUntilCaughtUp(strata, [DemoCountsProjection()], settings: settings, timeout: .seconds(240))
             let parked = try await DeadLetters(client: strata.client, log: strata.log, logger: strata.logger).list(projection: "demo_counts")
             #expect(Set(parked.map(\.eventID)) == ["e5", "e1234", "e1235", "e2999"])
             #expect(parked.allSatisfy { $0.attempts == 2 })
