@@ -200,9 +200,11 @@ import Testing
             }
         }
         let failed = shared.observations.withLock { ($0.failedWrites, $0.slowestFailedWrite) }
-        // Writes during the outage failed, and failed fast.
+        // Writes during the outage failed, and failed within the server's 15 s request deadline (a
+        // write in flight when the database vanished waits that long; 5 s more are allowed for the
+        // response on a machine saturated by the rest of the suite: a CI run saw 16.2 s).
         #expect(failed.0 > 0)
-        #expect(failed.1 < .seconds(16), "slowest failed write: \(failed.1)")
+        #expect(failed.1 < .seconds(20), "slowest failed write: \(failed.1)")
         // SIGTERM stops both within 10 s.
         async let serveStopped = serve.stop(within: .seconds(10))
         async let workStopped = work.stop(within: .seconds(10))
