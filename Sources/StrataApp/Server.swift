@@ -23,13 +23,16 @@ public struct ServerSettings: Sendable {
     public var trustForwardedFor = false
     /// The sources this process runs, for `/health`.
     public var sources: SourceHealth?
+    /// GitHub Actions OIDC tokens accepted on `POST /ingest/sbom`; nil: only the API token.
+    /// (`--github-oidc-audience`, `--github-oidc-issuer`, `--github-oidc-jwks-url`.)
+    public var githubOIDC: GitHubOIDCVerifier.Configuration?
 
     public init() {}
 }
 
 /// Domain modules add their read routes here.
 public enum RouteRegistry {
-    public static func all() -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes()] }
+    public static func all(oidc: GitHubOIDCVerifier? = nil) -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes(oidc: oidc)] }
 }
 
 extension StrataContext {
@@ -49,7 +52,8 @@ extension StrataContext {
     public func makeApplication(_ settings: ServerSettings) -> some ApplicationProtocol {
         let deps = apiDependencies(writeToken: settings.writeToken, metrics: true, webhookSecret: settings.webhookSecret,
             rateLimitPerMinute: settings.rateLimitPerMinute, trustForwardedFor: settings.trustForwardedFor, sources: settings.sources)
-        let router = buildRouter(deps, routes: RouteRegistry.all())
+        let oidc = settings.githubOIDC.map { GitHubOIDCVerifier(configuration: $0, logger: logger) }
+        let router = buildRouter(deps, routes: RouteRegistry.all(oidc: oidc))
         return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"),
             logger: logger)
     }

@@ -3,6 +3,7 @@ import AsyncHTTPClient
 import Foundation
 import ServiceLifecycle
 import StrataApp
+import StrataAtlas
 import StrataCore
 import StrataLedger
 import StrataProjections
@@ -22,6 +23,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("api-token"), help: "Bearer token for write endpoints (env STRATA_API_TOKEN).") var apiToken: String?
     @Option(name: .customLong("github-webhook-secret"), help: "Secret for GitHub webhook signatures (env STRATA_GITHUB_WEBHOOK_SECRET).")
     var webhookSecret: String?
+    @Option(name: .customLong("github-oidc-audience"),
+        help: "Accept GitHub Actions OIDC tokens with this audience on POST /ingest/sbom (env STRATA_GITHUB_OIDC_AUDIENCE; off when unset).")
+    var oidcAudience: String?
+    @Option(name: .customLong("github-oidc-issuer"), help: "The OIDC tokens' issuer.")
+    var oidcIssuer = GitHubOIDCVerifier.Configuration.githubActionsIssuer
+    @Option(name: .customLong("github-oidc-jwks-url"), help: "Where the issuer's keys are (default: ISSUER/.well-known/jwks).")
+    var oidcJWKS: String?
     @Option(name: .customLong("rate-limit"), help: "Requests per minute per client and route (0: off).") var rateLimit = 100
     @Flag(name: .customLong("trust-forwarded-for"),
         help: "Rate-limit by the client X-Forwarded-For / X-Real-IP names, not the connection's address (only behind a proxy that sets them).")
@@ -40,6 +48,14 @@ struct Serve: AsyncParsableCommand {
         let env = ProcessInfo.processInfo.environment
         server.writeToken = apiToken ?? env["STRATA_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         server.webhookSecret = webhookSecret ?? env["STRATA_GITHUB_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        if let audience = oidcAudience ?? env["STRATA_GITHUB_OIDC_AUDIENCE"].flatMap({ $0.isEmpty ? nil : $0 }) {
+            for url in [oidcIssuer] + (oidcJWKS.map { [$0] } ?? []) {
+                guard let u = URL(string: url), u.scheme == "https" || u.scheme == "http", u.host != nil else {
+                    throw ValidationError("--github-oidc-issuer and --github-oidc-jwks-url must be http(s) URLs, got '\(url)'")
+                }
+            }
+            server.githubOIDC = GitHubOIDCVerifier.Configuration(audience: audience, issuer: oidcIssuer, jwksURL: oidcJWKS)
+        }
         guard rateLimit >= 0 else { throw ValidationError("--rate-limit must be 0 or more") }
         server.rateLimitPerMinute = rateLimit
         server.trustForwardedFor = trustForwardedFor
@@ -78,7 +94,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("""
                 strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.logDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
-                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")
+                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")\(serverSettings.githubOIDC.map { "\n  SBOMs from GitHub Actions: OIDC tokens for audience '\($0.audience)' from \($0.issuer)" } ?? "")
 
                 """.utf8))
             do {

@@ -10,7 +10,12 @@ import StrataCore
 /// PG Atlas's read API over the `atlas` views, with its paths and conventions, plus a bulk graph
 /// export (JSON, GraphML) and a risk view. See docs/api.md.
 public struct AtlasRoutes: APIRoutes {
-    public init() {}
+    /// Verifies GitHub Actions OIDC tokens on `POST /ingest/sbom`; nil: only the API token is accepted.
+    public var oidc: GitHubOIDCVerifier?
+
+    public init(oidc: GitHubOIDCVerifier? = nil) {
+        self.oidc = oidc
+    }
 
     public func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
@@ -263,7 +268,7 @@ public struct AtlasRoutes: APIRoutes {
             return try await GraphExport.response(format: format, db: db, logger: logger)
         }
 
-        SBOMRoutes().register(on: router, deps)
+        SBOMRoutes(oidc: oidc).register(on: router, deps)
     }
 }
 

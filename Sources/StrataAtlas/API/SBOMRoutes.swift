@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 import StrataAPI
@@ -12,19 +13,35 @@ import StrataProjections
 
 /// SBOM upload (authenticated), submission status, and GitHub push webhooks.
 struct SBOMRoutes {
+    var oidc: GitHubOIDCVerifier?
+
     func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
         let logger = deps.logger
 
-        // POST /ingest/sbom?repository=OWNER/REPO with a bearer token; the body is the SBOM.
-        router.post("/ingest/sbom") { request, _ -> Response in
-            try request.requireWriteToken(deps)
+        // POST /ingest/sbom?repository=OWNER/REPO with the API token or a GitHub Actions OIDC token
+        // as the bearer; the body is the SBOM.
+        router.post("/ingest/sbom") { [oidc] request, _ -> Response in
+            let claims = try await Self.authenticate(request, deps, oidc: oidc)
+            var repository = request.stringQuery("repository")
+            if let claims {
+                // The token speaks for one repository: the SBOM is that repository's, or refused.
+                if let repository, repository.lowercased() != claims.repository.lowercased() {
+                    Self.rejected("repository")
+                    var error = APIError(.unauthorized, "repository_mismatch",
+                        "the token's repository claim is '\(claims.repository)', but the SBOM is submitted for '\(repository)'")
+                    error.headers[.wwwAuthenticate] = "Bearer"
+                    throw error
+                }
+                repository = claims.repository
+            }
             var request = request
             // JSON (SPDX or CycloneDX), or SPDX tag-value as text/spdx (its registered media type) or text/plain.
             let body = try await request.jsonBody(limit: 16 << 20, alsoAccepting: ["text/spdx", "text/plain"])
             let draft = try AtlasIngest(schemas: deps.producer.schemas).sbomDraft(
-                body, source: "request body", repository: request.stringQuery("repository"),
-                submittedBy: request.stringQuery("actor"), repositoryOption: "the 'repository' query parameter (?repository=OWNER/REPO)")
+                body, source: "request body", repository: repository,
+                submittedBy: claims.map { $0.actor ?? $0.repository } ?? request.stringQuery("actor"),
+                repositoryOption: "the 'repository' query parameter (?repository=OWNER/REPO)", oidc: claims?.json)
             let receipt = try await deps.append([draft])[0]
             let packages = (try? SBOMParser(schemas: nil).parse(payload: draft.payload).packages.count) ?? 0
             return JSONResponse.make([
@@ -41,7 +58,7 @@ struct SBOMRoutes {
             let repository = request.stringQuery("repository")
             guard let json = try await JSONPage.one(db, """
                 WITH rows AS (SELECT submission_id AS id, repository AS repository_claim, submitted_by AS actor_claim, semantic_hash AS sbom_content_hash,
-                                     format, package_count, dependency_count, status, submitted_at
+                                     format, package_count, dependency_count, status, oidc AS oidc_claims, submitted_at
                                 FROM atlas.sbom_submissions WHERE (\(repository)::text IS NULL OR repository = \(repository)))
                 SELECT json_build_object('items', coalesce((SELECT json_agg(r) FROM (SELECT * FROM rows ORDER BY submitted_at DESC, id
                                           LIMIT \(limit) OFFSET \(offset)) r), '[]'),
@@ -61,7 +78,7 @@ struct SBOMRoutes {
             }
             if let json = try await JSONPage.one(db, """
                 SELECT row_to_json(s)::text FROM (SELECT submission_id AS id, repository AS repository_claim, submitted_by AS actor_claim,
-                    semantic_hash AS sbom_content_hash, format, package_count, dependency_count, status, submitted_at
+                    semantic_hash AS sbom_content_hash, format, package_count, dependency_count, status, oidc AS oidc_claims, submitted_at
                     FROM atlas.sbom_submissions WHERE submission_id = \(id)) s
                 """, logger: logger)
             {
@@ -110,6 +127,37 @@ struct SBOMRoutes {
                 return JSONResponse.make(["message": .string("event '\(event)' ignored")], status: .accepted)
             }
         }
+    }
+}
+
+extension SBOMRoutes {
+    /// The API token (nil: an operator's submission), or a GitHub Actions OIDC token (its verified
+    /// claims); anything else is a 401, or a 503 when the issuer's keys cannot be fetched.
+    static func authenticate(_ request: Request, _ deps: APIDependencies, oidc: GitHubOIDCVerifier?) async throws -> GitHubOIDCVerifier.Claims? {
+        let bearer = request.headers[.authorization].flatMap { $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil }
+        if let token = deps.writeToken, !token.isEmpty, let bearer, constantTimeEquals(bearer, token) { return nil }
+        guard let oidc, let bearer, GitHubOIDCVerifier.looksLikeJWT(bearer) else {
+            if oidc == nil, let bearer, GitHubOIDCVerifier.looksLikeJWT(bearer), deps.writeToken != nil {
+                var error = APIError(.unauthorized, "oidc_disabled",
+                    "this looks like an OIDC token, but OIDC submissions are disabled: start the server with --github-oidc-audience")
+                error.headers[.wwwAuthenticate] = "Bearer"
+                throw error
+            }
+            try request.requireWriteToken(deps)
+            return nil
+        }
+        do {
+            return try await oidc.verify(bearer)
+        } catch {
+            if error.unavailable { throw APIError(.serviceUnavailable, "oidc_keys_unavailable", error.message) }
+            var failure = APIError(.unauthorized, "invalid_oidc_token", "GitHub OIDC token refused (\(error.reason)): \(error.message)")
+            failure.headers[.wwwAuthenticate] = "Bearer error=\"invalid_token\""
+            throw failure
+        }
+    }
+
+    static func rejected(_ reason: String) {
+        Counter(label: "strata_sbom_oidc_rejections_total", dimensions: [("reason", reason)]).increment()
     }
 }
 

@@ -17,7 +17,8 @@ public struct AtlasIngest: Sendable {
     /// does not name its repository (GitHub's export does).
     /// `repositoryOption` names, in errors, how the caller passes `repository` (a CLI flag, a query parameter).
     public func sbomDraft(
-        _ bytes: [UInt8], source: String, repository: String?, submittedBy: String? = nil, repositoryOption: String = "--repository OWNER/REPO"
+        _ bytes: [UInt8], source: String, repository: String?, submittedBy: String? = nil, repositoryOption: String = "--repository OWNER/REPO",
+        oidc: JSONValue? = nil
     ) throws -> EventDraft {
         let at = InputLocation(source: source)
         let parsed: (document: JSONValue, sbom: SBOMDocument)
@@ -56,6 +57,8 @@ public struct AtlasIngest: Sendable {
         ]
         if let tagValue { payload["document_tag_value"] = .string(tagValue) } else { payload["document"] = parsed.document }
         if let submittedBy { payload["submitted_by"] = .string(submittedBy) }
+        // The verified claims of the GitHub Actions OIDC token it was submitted with.
+        if let oidc { payload["oidc"] = oidc }
         // The id is the dependency graph's hash: a re-export with new timestamps is the same submission.
         var draft = EventDraft(topic: AtlasEvents.sbomTopic, key: repo, type: AtlasEvents.sbomSubmitted,
             id: "sbom:\(repo):\(parsed.sbom.semanticHash)", source: "ingest:sbom", payload: .object(payload), location: at)

@@ -51,10 +51,11 @@ struct AtlasHandlers {
         batch.mutations.append(.setKind(repoID, .repo))
         try await context.query("""
             INSERT INTO \(unescaped: t("sbom_submissions"))
-                (submission_id, repository, repository_id, semantic_hash, format, package_count, dependency_count, status, submitted_by, submitted_at)
+                (submission_id, repository, repository_id, semantic_hash, format, package_count, dependency_count, status, submitted_by,
+                 oidc, submitted_at)
             VALUES (\("\(event.partition)-\(event.offset)"), \(repository), \(repoID), \(payload["semantic_hash"]?.stringValue ?? ""),
                     \(payload["format"]?.stringValue ?? ""), \(sbom.packages.count), \(edges.count), 'processed',
-                    \(payload["submitted_by"]?.stringValue), \(event.appendedAt))
+                    \(payload["submitted_by"]?.stringValue), \(payload["oidc"].map { JSONWriter.string($0) })::jsonb, \(event.appendedAt))
             ON CONFLICT (submission_id) DO NOTHING
             """)
     }

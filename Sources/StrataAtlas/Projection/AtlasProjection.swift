@@ -19,7 +19,8 @@ import StrataProjections
 public struct AtlasProjection: Projection {
     public let name = "atlas"
     public let topics = [AtlasEvents.sbomTopic, AtlasEvents.grantsTopic, AtlasEvents.commitsTopic, AtlasEvents.registryTopic]
-    public let version = 1
+    /// 2: submissions keep the OIDC claims they came with.
+    public let version = 2
     let cache = EngineCache()
 
     public init() {}

@@ -81,7 +81,7 @@ enum AtlasTables {
             CREATE TABLE \(c.table("sbom_submissions")) (
                 submission_id text PRIMARY KEY, repository text NOT NULL, repository_id text NOT NULL, semantic_hash text NOT NULL,
                 format text NOT NULL, package_count int NOT NULL, dependency_count int NOT NULL, status text NOT NULL,
-                submitted_by text, submitted_at timestamptz NOT NULL
+                submitted_by text, oidc jsonb, submitted_at timestamptz NOT NULL
             )
             """)
         try await c.execute("CREATE INDEX ON \(c.table("sbom_submissions")) (repository, submitted_at)")
