@@ -181,6 +181,27 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Jobs as events: the jobs file, the scheduler (one runner per job through leases), the
+        // jobs projection and its routes.
+        .target(
+            name: "StrataJobs",
+            dependencies: [
+                "CStrataShims",
+                "StrataCore",
+                "StrataPostgres",
+                "StrataProjections",
+                "StrataAPI",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Composition: configuration -> backends -> services.
         .target(
             name: "StrataApp",
@@ -188,6 +209,7 @@ let package = Package(
                 "StrataKafka",
                 "StrataAtlas",
                 "StrataLedger",
+                "StrataJobs",
                 .product(name: "Metrics", package: "swift-metrics"),
                 "StrataAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -235,6 +257,8 @@ let package = Package(
                 "StrataApp",
                 "StrataPostgres",
                 "StrataBenchmarks",
+                "StrataJobs",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -322,6 +346,16 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataJobsTests",
+            dependencies: [
+                "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataJobs", "StrataTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,5 @@
 import StrataAtlas
+import StrataJobs
 import StrataCore
 import StrataLedger
 import StrataProjections
@@ -6,7 +7,7 @@ import StrataProjections
 /// Every projection this build of Strata runs.
 public enum ProjectionRegistry {
     public static func all() -> [any Projection] {
-        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection()]
+        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection(), JobsProjection()]
     }
 
     /// The projections whose topics the topology declares (a deployment may leave domains out).

@@ -3,6 +3,7 @@ import Hummingbird
 import Logging
 import StrataAPI
 import StrataAtlas
+import StrataJobs
 import StrataCore
 import StrataLedger
 import StrataProjections
@@ -32,7 +33,7 @@ public struct ServerSettings: Sendable {
 
 /// Domain modules add their read routes here.
 public enum RouteRegistry {
-    public static func all(oidc: GitHubOIDCVerifier? = nil) -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes(oidc: oidc)] }
+    public static func all(oidc: GitHubOIDCVerifier? = nil) -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes(oidc: oidc), JobRoutes()] }
 }
 
 extension StrataContext {

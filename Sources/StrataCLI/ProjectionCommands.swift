@@ -41,10 +41,13 @@ struct Work: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @OptionGroup var worker: WorkerOptions
     @Option(name: .customLong("projection"), help: "Run only this projection (repeatable; default: all).") var projections: [String] = []
+    @Option(name: .customLong("jobs"), help: "Jobs file to schedule (env STRATA_JOBS; default: jobs.yaml beside the topology, if any).")
+    var jobsFile: String?
 
     func run() async throws {
         let settings = try worker.settings()
         let names = projections
+        let jobsFile = self.jobsFile ?? ProcessInfo.processInfo.environment["STRATA_JOBS"]
         try await options.run { strata in
             let selected: [any Projection]
             if names.isEmpty {
@@ -59,8 +62,16 @@ struct Work: AsyncParsableCommand {
             let worker = ProjectionWorker(
                 projections: selected, log: strata.log, client: strata.client, settings: settings, logger: strata.logger,
                 onBatch: FaultInjection.killAfterBatches())
-            FileHandle.standardError.write(Data("worker \(settings.workerID) running \(selected.map(\.name).joined(separator: ", "))\n".utf8))
-            try await strata.runServices([worker])
+            var services: [any Service] = [worker]
+            var jobs = ""
+            if let file = try strata.jobsFile(jobsFile),
+                let scheduler = try strata.jobScheduler(file: file, workerID: settings.workerID, leaseTTL: settings.leaseTTL, tick: settings.heartbeat)
+            {
+                services.append(scheduler)
+                jobs = "; scheduling the jobs of \(file.path)"
+            }
+            FileHandle.standardError.write(Data("worker \(settings.workerID) running \(selected.map(\.name).joined(separator: ", "))\(jobs)\n".utf8))
+            try await strata.runServices(services)
         }
     }
 }

@@ -34,7 +34,9 @@ struct Serve: AsyncParsableCommand {
     @Flag(name: .customLong("trust-forwarded-for"),
         help: "Rate-limit by the client X-Forwarded-For / X-Real-IP names, not the connection's address (only behind a proxy that sets them).")
     var trustForwardedFor = false
-    @Flag(name: .customLong("no-workers"), help: "Serve only; run projections elsewhere (strata work).") var noWorkers = false
+    @Flag(name: .customLong("no-workers"), help: "Serve only; run projections and jobs elsewhere (strata work).") var noWorkers = false
+    @Option(name: .customLong("jobs"), help: "Jobs file to schedule (env STRATA_JOBS; default: jobs.yaml beside the topology, if any).")
+    var jobsFile: String?
     @Flag(help: "Load the demo data first.") var demo = false
     @Option(help: "Follow a Galexie data lake (a directory or an http(s):// base URL) into ledger_meta.") var datalake: String?
     @Option(name: .customLong("datalake-from"), help: "First ledger, while ledger_meta is empty.") var datalakeFrom: UInt32?
@@ -67,6 +69,7 @@ struct Serve: AsyncParsableCommand {
         let (datalake, datalakeFrom, datalakePoll, datalakeRetry) = (self.datalake, self.datalakeFrom, self.datalakePoll, self.datalakeRetry)
         if datalake != nil { server.sources = SourceHealth() }
         let demoData = env["STRATA_DEMO_DATA"]
+        let jobsFile = self.jobsFile ?? env["STRATA_JOBS"]
         let serverSettings = server
         try await options.run(writer: "serve") { strata in
             _ = StrataMetrics.registry()
@@ -77,6 +80,13 @@ struct Serve: AsyncParsableCommand {
             if !noWorkers {
                 services.append(ProjectionWorker(projections: projections, log: strata.log, client: strata.client,
                     settings: settings, logger: strata.logger, onBatch: StrataMetrics.recordBatch))
+            }
+            var jobsLine = ""
+            if !noWorkers, let file = try strata.jobsFile(jobsFile),
+                let scheduler = try strata.jobScheduler(file: file, workerID: settings.workerID, leaseTTL: settings.leaseTTL, tick: settings.heartbeat)
+            {
+                services.append(scheduler)
+                jobsLine = "\n  jobs: \(file.path)"
             }
             let http = HTTPClient(eventLoopGroupProvider: .singleton)
             if let datalake, let health = serverSettings.sources {
@@ -94,7 +104,7 @@ struct Serve: AsyncParsableCommand {
             FileHandle.standardError.write(Data("""
                 strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.logDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
-                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")\(serverSettings.githubOIDC.map { "\n  SBOMs from GitHub Actions: OIDC tokens for audience '\($0.audience)' from \($0.issuer)" } ?? "")
+                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")\(serverSettings.githubOIDC.map { "\n  SBOMs from GitHub Actions: OIDC tokens for audience '\($0.audience)' from \($0.issuer)" } ?? "")\(jobsLine)
 
                 """.utf8))
             do {

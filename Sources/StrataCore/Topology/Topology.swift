@@ -98,14 +98,14 @@ public struct Topology: Sendable, Equatable {
             && name.utf8.allSatisfy { ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) || $0 == 46 || $0 == 95 || $0 == 45 }
     }
 
-    private static func yamlMark(_ error: YamlError) -> Mark? {
+    public static func yamlMark(_ error: YamlError) -> Mark? {
         switch error {
         case .scanner(_, _, let mark, _), .parser(_, _, let mark, _), .composer(_, _, let mark, _): return mark
         default: return nil
         }
     }
 
-    private static func yamlProblem(_ error: YamlError) -> String {
+    public static func yamlProblem(_ error: YamlError) -> String {
         switch error {
         case .scanner(_, let problem, _, _), .parser(_, let problem, _, _), .composer(_, let problem, _, _): return problem
         default: return "\(error)"

@@ -79,6 +79,17 @@ public enum ProjectionMigrations {
             )
             """,
             "CREATE INDEX dead_letters_parked ON strata.dead_letters (projection, status)",
-        ])
+        ]),
+        // One runner per scheduled job across processes (StrataJobs' scheduler).
+        Migration(2, "job leases", [
+            """
+            CREATE TABLE strata.job_leases (
+                job text PRIMARY KEY,
+                owner text,
+                expires_at timestamptz,
+                acquired_at timestamptz
+            )
+            """,
+        ]),
     ]
 }
