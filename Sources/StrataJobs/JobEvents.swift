@@ -119,18 +119,22 @@ struct JobFold: Sendable {
     /// The digest of each job's latest declaration.
     var declared: [String: String] = [:]
     var lastSuccess: [String: Date] = [:]
+    /// When each job was first declared: a job never run before is scheduled from there, the same
+    /// on every scheduler whichever holds its lease.
+    var firstDeclared: [String: Date] = [:]
     var sequence: Int64 = 0
 
     mutating func apply(_ event: Event) {
         guard let p = try? JSONParser.parse(event.payload), let job = p["job"]?.stringValue else { return }
         sequence += 1
+        let at = p["at"]?.stringValue.flatMap(RFC3339.parse)
         if event.type == JobEvents.declared {
             declared[job] = p["digest"]?.stringValue
+            if firstDeclared[job] == nil { firstDeclared[job] = at }
             return
         }
         guard let runID = p["run_id"]?.stringValue else { return }
         let attempt = p["attempt"]?.intValue ?? 1
-        let at = p["at"]?.stringValue.flatMap(RFC3339.parse)
         switch event.type {
         case JobEvents.requested:
             let reason = p["reason"]?.stringValue.flatMap(JobEvents.Reason.init(rawValue:)) ?? .manual

@@ -87,14 +87,21 @@ public final class JobScheduler: Service, Sendable {
                 for key in runs.keys where !runs[key]!.done { runs[key]!.cancel = "the scheduler stopped (\(settings.workerID) shutting down)" }
             }
         }
-        try? await client.query("UPDATE strata.job_leases SET owner = NULL, expires_at = NULL WHERE owner = \(settings.workerID)", logger: logger)
+        // Leases go back at once (even when cancelled rather than shut down), so another process
+        // takes the jobs over without waiting out the TTL.
+        let (db, me, log) = (self.client, settings.workerID, self.logger)
+        await Task {
+            try? await withDeadline(.seconds(5), "releasing job leases") {
+                try await db.query("UPDATE strata.job_leases SET owner = NULL, expires_at = NULL WHERE owner = \(me)", logger: log)
+            }
+        }.value
         logger.info("job scheduler stopped", metadata: ["worker": "\(settings.workerID)"])
     }
 
     struct LoopState {
         var fold = JobFold()
         var offsets: [Int64] = []
-        /// Jobs never run before: the time this scheduler first saw them (their schedule starts there).
+        /// The latest slot this scheduler requested, before the log shows it.
         var anchors: [String: Date] = [:]
     }
 
@@ -107,6 +114,7 @@ public final class JobScheduler: Service, Sendable {
             let digest = JobEvents.hash(spec.json)
             if state.fold.declared[spec.name] != digest {
                 try await append([JobEvents.declaredDraft(spec, previous: state.fold.declared[spec.name], at: now)])
+                try await catchUp(&state)
             }
             // Runs left `running` by a runner that is gone (this process holds the lease now).
             let mine = active.withLock { $0 }
@@ -119,8 +127,9 @@ public final class JobScheduler: Service, Sendable {
                 Counter(label: "strata_job_failures_total", dimensions: [("job", spec.name)]).increment()
             }
             if let schedule = spec.schedule {
-                if state.fold.lastSlot[spec.name] == nil, state.anchors[spec.name] == nil { state.anchors[spec.name] = now }
-                let since = state.fold.lastSlot[spec.name] ?? state.anchors[spec.name] ?? now
+                // From the last requested time, or for a job never run, from its first declaration.
+                let since = [state.fold.lastSlot[spec.name], state.anchors[spec.name]].compactMap { $0 }.max()
+                    ?? state.fold.firstDeclared[spec.name] ?? now
                 if let due = schedule.latest(atOrBefore: now, after: since) {
                     // Missed: earlier due times passed unrequested (everything was down), or this one is long overdue.
                     let skippedSome = schedule.next(after: since).map { $0 < due } ?? false
@@ -247,6 +256,11 @@ public final class JobScheduler: Service, Sendable {
         while true {
             do {
                 try await append(drafts)
+                break
+            } catch let error as StrataError where error.code == .conflict {
+                // Another runner already ended this attempt (it took the lease while this one was cut
+                // off from the database and recorded the attempt as lost): its record stands.
+                logger.warning("a job run's end was already recorded by another runner", metadata: ["run": "\(runID)", "error": "\(error)"])
                 break
             } catch {
                 logger.warning("could not record a job run's end; retrying", metadata: ["run": "\(runID)", "error": "\(PostgresErrors.message(error))"])

@@ -47,7 +47,7 @@ final class TestClock: Sendable {
 
     static func scheduler(_ strata: StrataContext, _ specs: [JobSpec], id: String, clock: TestClock) -> JobScheduler {
         var settings = JobSchedulerSettings(workerID: id)
-        settings.leaseTTL = .seconds(2)
+        settings.leaseTTL = .seconds(10)
         settings.tick = .milliseconds(100)
         settings.killGrace = .seconds(1)
         settings.progressInterval = .milliseconds(300)
