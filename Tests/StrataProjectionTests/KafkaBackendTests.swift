@@ -152,13 +152,21 @@ import Testing
         })
     }
 
+    /// Leaders move while a batch is produced: the append lands whole, or (when the move breaks
+    /// the idempotent producer's sequence, as a loaded machine showed: OUT_OF_ORDER_SEQUENCE_NUMBER,
+    /// transaction aborted) fails whole, and sent again lands once. The view is the same either way.
     @Test func aLeaderChangeMidBatch() async throws {
         try await Self.expectSameAsFaultFree(try await Self.run(url: { $0.logURL() }) { mock, strata, batch in
             try Self.lead(mock, 1)
             let append = Task { try await strata.producer.append(batch) }
             try await Task.sleep(for: .milliseconds(5))
             try Self.lead(mock, 3)
-            _ = try await append.value
+            do {
+                _ = try await append.value
+            } catch let error as StrataError {
+                #expect(error.message.contains("transaction aborted") || error.message.contains("abort"), "\(error)")
+                _ = try await strata.producer.append(batch)
+            }
         })
     }
 
