@@ -18,7 +18,11 @@ extension AtlasIngest {
     /// `registry.package.observed` and `registry.repository.observed` events.
     public func registryDrafts(paths: [String]) throws -> [EventDraft] {
         let inputs = try files(paths, extensions: [".json"]).map { (path: $0, bytes: try read($0)) }
-        let parsed = try RegistryParser.observations(from: inputs)
+        return try Self.registryDrafts(RegistryParser.observations(from: inputs), source: "ingest:registry")
+    }
+
+    /// The events of parsed registry responses (from files or a crawl).
+    public static func registryDrafts(_ parsed: RegistryParser.Result, source: String) -> [EventDraft] {
         var drafts: [EventDraft] = []
         for o in parsed.observations {
             var payload: [String: JSONValue] = [
@@ -35,14 +39,14 @@ extension AtlasIngest {
             if let v = o.stars { payload["stars"] = .int(v) }
             if let v = o.forks { payload["forks"] = .int(v) }
             drafts.append(EventDraft(topic: AtlasEvents.registryTopic, key: o.purl, type: AtlasEvents.packageObserved,
-                source: "ingest:registry", payload: .object(payload), location: InputLocation(source: "registry \(o.purl)")))
+                source: source, payload: .object(payload), location: InputLocation(source: "registry \(o.purl)")))
         }
         for s in parsed.repositorySignals {
             var payload: [String: JSONValue] = ["repository_url": .string(s.repository)]
             if let v = s.stars { payload["stars"] = .int(v) }
             if let v = s.forks { payload["forks"] = .int(v) }
             drafts.append(EventDraft(topic: AtlasEvents.registryTopic, key: s.repository, type: AtlasEvents.repositoryObserved,
-                source: "ingest:registry", payload: .object(payload), location: InputLocation(source: "registry \(s.repository)")))
+                source: source, payload: .object(payload), location: InputLocation(source: "registry \(s.repository)")))
         }
         return drafts
     }

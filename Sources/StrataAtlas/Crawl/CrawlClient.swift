@@ -1,0 +1,227 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+import NIOHTTP1
+import PostgresNIO
+import StrataCore
+
+/// How crawlers talk to the services they read.
+public struct CrawlSettings: Sendable {
+    /// Deadline of one request (headers and body).
+    public var timeout: Duration = .seconds(20)
+    /// Further tries after a network error, a timeout, a 5xx or a 429.
+    public var retries = 4
+    /// Before the first retry; doubles each time (a 429's `Retry-After` wins).
+    public var backoff: Duration = .milliseconds(500)
+    /// The longest a `Retry-After` or a rate-limit reset is waited for; beyond it the request fails.
+    public var maximumWait: Duration = .seconds(120)
+    /// Requests in flight per host.
+    public var perHostConcurrency = 4
+    /// Requests started per second per host (0: unlimited).
+    public var perHostRate = 10.0
+    /// Sent to api.github.com (and GitHub's other hosts) as `Authorization: Bearer`.
+    public var githubToken: String?
+    public var userAgent = "strata-crawler (+https://github.com/strata)"
+    /// Largest response body kept.
+    public var maximumBody = 32 << 20
+
+    public init() {}
+}
+
+/// One response, after conditional requests and retries.
+public struct Fetched: Sendable {
+    public var url: String
+    public var status: Int
+    public var body: [UInt8]
+    /// 304: the resource did not change since the cached copy (which `body` is).
+    public var notModified: Bool
+}
+
+/// HTTP for crawlers, through async-http-client: per-host concurrency and request rate, a deadline
+/// per request, retries with backoff on network errors, timeouts and 5xx, `429` with `Retry-After`
+/// and GitHub's rate-limit headers (`x-ratelimit-remaining: 0` waits for `x-ratelimit-reset`)
+/// honoured, and conditional GETs: the `ETag` / `Last-Modified` of every 200 and its body are kept
+/// in `strata.http_cache`, sent back as `If-None-Match` / `If-Modified-Since`, and a 304 answers from
+/// the cache.
+public final class CrawlClient: Sendable {
+    let http: HTTPClient
+    let db: PostgresClient
+    let settings: CrawlSettings
+    let logger: Logger
+    let hosts = HostGates()
+
+    public init(http: HTTPClient, db: PostgresClient, settings: CrawlSettings, logger: Logger) {
+        self.http = http
+        self.db = db
+        self.settings = settings
+        self.logger = logger
+    }
+
+    /// Creates the cache table when missing.
+    public func prepare() async throws {
+        try await db.query("""
+            CREATE TABLE IF NOT EXISTS strata.http_cache (
+                url text PRIMARY KEY, etag text, last_modified text, body bytea NOT NULL, fetched_at timestamptz NOT NULL DEFAULT now()
+            )
+            """, logger: logger)
+    }
+
+    struct Cached {
+        var etag: String?
+        var lastModified: String?
+        var body: [UInt8]
+    }
+
+    func cached(_ url: String) async throws -> Cached? {
+        for try await (etag, modified, body) in try await db.query(
+            "SELECT etag, last_modified, body FROM strata.http_cache WHERE url = \(url)", logger: logger
+        ).decode((String?, String?, ByteBuffer).self) {
+            return Cached(etag: etag, lastModified: modified, body: Array(body.readableBytesView))
+        }
+        return nil
+    }
+
+    func store(_ url: String, etag: String?, lastModified: String?, body: [UInt8]) async throws {
+        try await db.query("""
+            INSERT INTO strata.http_cache (url, etag, last_modified, body, fetched_at) VALUES (\(url), \(etag), \(lastModified), \(ByteBuffer(bytes: body)), now())
+            ON CONFLICT (url) DO UPDATE SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, body = EXCLUDED.body, fetched_at = now()
+            """, logger: logger)
+    }
+
+    /// GET (or POST with a JSON `body`, never cached) `url`. 404 and other 4xx come back as their
+    /// status; what cannot be fetched after the retries throws, naming the URL and the last problem.
+    public func fetch(_ url: String, post body: [UInt8]? = nil) async throws -> Fetched {
+        guard let host = URL(string: url)?.host else { throw StrataError(.invalidInput, "not a URL: \(url)") }
+        let cache = body == nil ? try await cached(url) : nil
+        var attempt = 0
+        var lastProblem = ""
+        while true {
+            if attempt > settings.retries {
+                Counter(label: "strata_crawl_failures_total", dimensions: [("host", host)]).increment()
+                throw StrataError(.backend, "\(url): gave up after \(attempt) attempts: \(lastProblem)")
+            }
+            attempt += 1
+            var request = HTTPClientRequest(url: url)
+            request.method = body == nil ? .GET : .POST
+            request.headers.add(name: "User-Agent", value: settings.userAgent)
+            request.headers.add(name: "Accept", value: "application/json")
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            if let etag = cache?.etag { request.headers.add(name: "If-None-Match", value: etag) }
+            if let modified = cache?.lastModified { request.headers.add(name: "If-Modified-Since", value: modified) }
+            if let token = settings.githubToken, host == "api.github.com" || host.hasSuffix(".github.com") {
+                request.headers.add(name: "Authorization", value: "Bearer \(token)")
+            }
+            let outcome: (status: Int, headers: HTTPHeaders, body: [UInt8])
+            let prepared = request
+            do {
+                outcome = try await hosts.gate(host, concurrency: settings.perHostConcurrency, rate: settings.perHostRate) {
+                    let deadline = NIODeadline.now() + .milliseconds(Int64(self.settings.timeout / .milliseconds(1)))
+                    let response = try await self.http.execute(prepared, deadline: deadline)
+                    let bytes = try await response.body.collect(upTo: self.settings.maximumBody)
+                    return (Int(response.status.code), response.headers, Array(bytes.readableBytesView))
+                }
+            } catch {
+                lastProblem = "\(error)"
+                logger.warning("crawl request failed; retrying", metadata: ["url": "\(url)", "attempt": "\(attempt)", "error": "\(error)"])
+                try await Task.sleep(for: backoff(attempt))
+                continue
+            }
+            Counter(label: "strata_crawl_requests_total", dimensions: [("host", host), ("status", String(outcome.status))]).increment()
+            switch outcome.status {
+            case 304:
+                guard let cache else {
+                    lastProblem = "304 Not Modified without a cached copy"
+                    continue
+                }
+                return Fetched(url: url, status: 304, body: cache.body, notModified: true)
+            case 200..<300:
+                if body == nil {
+                    try await store(url, etag: outcome.headers.first(name: "ETag"), lastModified: outcome.headers.first(name: "Last-Modified"), body: outcome.body)
+                }
+                return Fetched(url: url, status: outcome.status, body: outcome.body, notModified: false)
+            case 429, 403 where outcome.headers.first(name: "x-ratelimit-remaining") == "0":
+                let wait = Self.wait(outcome.headers, fallback: backoff(attempt))
+                guard wait <= settings.maximumWait else {
+                    throw StrataError(.backend, "\(url): rate limited (\(outcome.status)) for \(wait), longer than the \(settings.maximumWait) allowed")
+                }
+                lastProblem = "HTTP \(outcome.status) (rate limited)"
+                logger.notice("rate limited; waiting", metadata: ["url": "\(url)", "wait": "\(wait)"])
+                try await Task.sleep(for: wait)
+            case 500..<600:
+                lastProblem = "HTTP \(outcome.status)"
+                logger.warning("crawl request failed; retrying", metadata: ["url": "\(url)", "attempt": "\(attempt)", "status": "\(outcome.status)"])
+                try await Task.sleep(for: backoff(attempt))
+            default:
+                return Fetched(url: url, status: outcome.status, body: outcome.body, notModified: false)
+            }
+        }
+    }
+
+    func backoff(_ attempt: Int) -> Duration {
+        settings.backoff * Int(pow(2, Double(min(attempt - 1, 10))))
+    }
+
+    /// `Retry-After` (seconds or an HTTP date), else GitHub's `x-ratelimit-reset` (epoch seconds).
+    static func wait(_ headers: HTTPHeaders, fallback: Duration, now: Date = Date()) -> Duration {
+        if let value = headers.first(name: "Retry-After") {
+            if let seconds = Double(value.trimmingCharacters(in: .whitespaces)) { return .milliseconds(Int64(max(0, seconds) * 1000)) }
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_US_POSIX")
+            formatter.timeZone = TimeZone(identifier: "GMT")
+            formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let date = formatter.date(from: value) { return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000)) }
+        }
+        if let reset = headers.first(name: "x-ratelimit-reset").flatMap(Double.init) {
+            return .milliseconds(Int64(max(0, reset - now.timeIntervalSince1970) * 1000) + 1000)
+        }
+        return fallback
+    }
+}
+
+/// Per-host limits: at most `concurrency` requests in flight, started at most `rate` per second.
+actor HostGates {
+    struct Gate {
+        var inFlight = 0
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var nextStart = ContinuousClock.now
+    }
+    var gates: [String: Gate] = [:]
+
+    func gate<T: Sendable>(_ host: String, concurrency: Int, rate: Double, _ body: @Sendable () async throws -> T) async throws -> T {
+        await acquire(host, concurrency: concurrency)
+        defer { release(host) }
+        if rate > 0 {
+            let start = reserve(host, interval: .milliseconds(Int64(1000 / rate)))
+            if start > .now { try await Task.sleep(until: start, clock: .continuous) }
+        }
+        return try await body()
+    }
+
+    private func acquire(_ host: String, concurrency: Int) async {
+        if gates[host, default: Gate()].inFlight < max(1, concurrency) {
+            gates[host, default: Gate()].inFlight += 1
+            return
+        }
+        await withCheckedContinuation { continuation in gates[host, default: Gate()].waiters.append(continuation) }
+    }
+
+    private func release(_ host: String) {
+        if gates[host]?.waiters.isEmpty == false {
+            gates[host]!.waiters.removeFirst().resume()  // the slot passes to the next waiter
+        } else {
+            gates[host]?.inFlight -= 1
+        }
+    }
+
+    private func reserve(_ host: String, interval: Duration) -> ContinuousClock.Instant {
+        let start = max(gates[host, default: Gate()].nextStart, .now)
+        gates[host]!.nextStart = start + interval
+        return start
+    }
+}

@@ -1,0 +1,72 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import StrataApp
+import StrataAtlas
+import StrataCore
+
+struct Crawl: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Crawl the services the Atlas graph is built from and append what changed.",
+        discussion: "Run by hand or as a job (topology/jobs.yaml: strata: [crawl, registries]). See docs/runbook.md#crawling.",
+        subcommands: [Registries.self])
+
+    struct Registries: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "crates.io, npm, PyPI (+ pypistats), pub.dev, Packagist and deps.dev for the graph's external packages.")
+        @OptionGroup var options: GlobalOptions
+        @Option(name: .customLong("package"), help: "Crawl this purl (repeatable; default: every external package in the graph).")
+        var packages: [String] = []
+        @Option(name: .customLong("base-url"), help: "NAME=URL: another base URL for a registry (crates, npm, npm-downloads, pypi, pypistats, pub, packagist, depsdev, or * for all).")
+        var baseURLs: [String] = []
+        @Option(help: "Packages crawled at once.") var concurrency = 8
+        @Option(name: .customLong("per-host-concurrency"), help: "Requests in flight per host.") var perHost = 4
+        @Option(name: .customLong("rate"), help: "Requests started per second per host (0: unlimited).") var rate = 10.0
+        @Option(help: "Seconds a request may take.") var timeout = 20.0
+        @Option(help: "Retries after a network error, a timeout, a 5xx or a 429.") var retries = 4
+
+        func validate() throws {
+            guard concurrency > 0, perHost > 0, rate >= 0, timeout > 0, (0...20).contains(retries) else {
+                throw ValidationError("need --concurrency and --per-host-concurrency > 0, --rate >= 0, --timeout > 0 and --retries 0-20")
+            }
+        }
+
+        func run() async throws {
+            var endpoints = RegistryEndpoints()
+            for assignment in baseURLs { try endpoints.set(assignment) }
+            var settings = CrawlSettings()
+            settings.perHostConcurrency = perHost
+            settings.perHostRate = rate
+            settings.timeout = .milliseconds(Int64(timeout * 1000))
+            settings.retries = retries
+            settings.githubToken = ProcessInfo.processInfo.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            let (packages, concurrency, configured, crawlSettings) = (self.packages, self.concurrency, endpoints, settings)
+            let http = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                try await options.run { strata in
+                    let client = CrawlClient(http: http, db: strata.client, settings: crawlSettings, logger: strata.logger)
+                    var crawler = RegistryCrawler(endpoints: configured, client: client, producer: strata.producer, db: strata.client, logger: strata.logger)
+                    crawler.concurrency = concurrency
+                    let purls = packages.isEmpty ? try await RegistryCrawler.graphPackages(strata.client, logger: strata.logger) : packages
+                    if purls.isEmpty {
+                        printLine("no external packages in the graph yet (ingest SBOMs first, or name them with --package)")
+                        return
+                    }
+                    let started = ContinuousClock.now
+                    let report = try await crawler.crawl(purls) { r in
+                        let done = r.found + r.failures.count
+                        if done > 0 && done % 100 == 0 { FileHandle.standardError.write(Data("  \(done)/\(purls.count) packages...\n".utf8)) }
+                    }
+                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
+                    if !report.failures.isEmpty && report.found == 0 {
+                        throw StrataError(.backend, "every package failed: \(report.failures.prefix(3).joined(separator: "; "))")
+                    }
+                }
+            } catch {
+                try? await http.shutdown()
+                throw error
+            }
+            try await http.shutdown()
+        }
+    }
+}

@@ -1,0 +1,167 @@
+import AsyncHTTPClient
+import Crypto
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import StrataApp
+import StrataAtlas
+import StrataCore
+import StrataProjections
+import StrataTestSupport
+import Synchronization
+import Testing
+
+/// The registries on loopback, answering with the real responses in ../shared/data/atlas/registry
+/// at the paths the real services use. Each answer has an ETag (its content's hash) and a matching
+/// `If-None-Match` gets 304; crates.io's reverse dependencies come in two pages; and, once each, one
+/// URL answers 429 with `Retry-After`, one 500, and one hangs.
+final class FakeRegistries: Sendable {
+    let requests = Mutex<[String]>([])
+    let conditional = Mutex(0)
+    let faults = Mutex<[String: String]>([:])
+    let routes: [String: String]
+    let directory: URL
+
+    init(directory: URL) {
+        self.directory = directory
+        routes = [
+            "/api/v1/crates/serde": "crates_package.json",
+            "/api/v1/crates/serde/1.0.228/dependencies": "crates_dependencies.json",
+            "/@npmcli/arborist": "npm_package.json",
+            "/downloads/point/last-month/@npmcli/arborist": "npm_downloads.json",
+            "/pypi/requests/json": "pypi_package.json",
+            "/api/packages/requests/recent?period=month": "pypi_stats_recent.json",
+            "/api/packages/stellar_flutter_sdk": "pubdev_package.json",
+            "/api/packages/stellar_flutter_sdk/metrics": "pubdev_metrics.json",
+            "/api/search?q=dependency:stellar_flutter_sdk": "pubdev_search.json",
+            "/api/packages/tiny_package": "pubdev_package_minimal.json",
+            "/api/search?q=dependency:tiny_package": "pubdev_search_empty.json",
+            "/packages/soneso/stellar-php-sdk.json": "packagist_package.json",
+            "/packages/soneso/stellar-php-sdk/downloads.json": "packagist_downloads.json",
+            "/packages/soneso/stellar-php-sdk/dependents.json": "packagist_dependents.json",
+            "/packages/example/dev-only-pkg.json": "packagist_package_dev_only.json",
+            "/packages/example/dev-only-pkg/dependents.json": "packagist_dependents_empty.json",
+            "/v3/systems/PYPI/packages/stellar-sdk": "depsdev_package_stellar_sdk.json",
+            "/v3/systems/PYPI/packages/stellar-sdk/versions/11.1.0:requirements": "depsdev_requirements_stellar_sdk.json",
+            "/v3alpha/projectbatch": "depsdev_project_batch_stellarcn.json",
+        ]
+    }
+
+    func body(_ target: String) -> [UInt8]? {
+        if target.hasPrefix("/api/v1/crates/serde/reverse_dependencies?per_page=100") {
+            // Two pages: the first half of the dependents with every version, then the rest.
+            guard let data = FileManager.default.contents(atPath: directory.appendingPathComponent("crates_reverse_dependencies.json").path),
+                let whole = try? JSONParser.parse(Array(data)), let all = whole["dependencies"]?.arrayValue, var object = whole.objectValue
+            else { return nil }
+            let half = all.count / 2
+            if target.hasSuffix("&page=2") {
+                object["dependencies"] = .array(Array(all[half...]))
+                object["versions"] = .array([])
+            } else {
+                object["dependencies"] = .array(Array(all[..<half]))
+            }
+            return Array(JSONWriter.string(.object(object)).utf8)
+        }
+        guard let file = routes[target] else { return nil }
+        return FileManager.default.contents(atPath: directory.appendingPathComponent(file).path).map(Array.init)
+    }
+
+    func run(port: @escaping @Sendable (Int) async -> Void) async throws {
+        let router = Router()
+        @Sendable func answer(_ request: Request) async throws -> Response {
+            let raw = request.uri.path + (request.uri.query.map { "?" + $0 } ?? "")
+            let target = raw.removingPercentEncoding ?? raw
+            requests.withLock { $0.append(target) }
+            switch faults.withLock({ $0.removeValue(forKey: target) }) {
+            case "429": return Response(status: .tooManyRequests, headers: [.retryAfter: "1"])
+            case "500": return Response(status: .internalServerError)
+            case "hang":
+                try await Task.sleep(for: .seconds(5))
+            default: break
+            }
+            guard let bytes = body(target) else { return Response(status: .notFound) }
+            let etag = "\"" + SHA256.hash(data: bytes).prefix(8).map { String(format: "%02x", $0) }.joined() + "\""
+            if request.headers[.ifNoneMatch] == etag {
+                conditional.withLock { $0 += 1 }
+                return Response(status: .notModified, headers: [.eTag: etag])
+            }
+            return Response(status: .ok, headers: [.contentType: "application/json", .eTag: etag], body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+        }
+        router.get("**") { request, _ in try await answer(request) }
+        router.post("**") { request, _ in try await answer(request) }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in await port(channel.localAddress?.port ?? 0) })
+        try await app.runService()
+    }
+}
+
+@Suite(.serialized) struct RegistryCrawlerTests {
+    static let purls = [
+        "pkg:cargo/serde", "pkg:npm/%40npmcli/arborist", "pkg:pypi/requests", "pkg:pub/stellar_flutter_sdk", "pkg:pub/tiny_package",
+        "pkg:composer/soneso/stellar-php-sdk", "pkg:composer/example/dev-only-pkg", "pkg:pypi/stellar-sdk",
+    ]
+
+    /// A crawl through paging, a 429, a 500 and a hang builds the graph `strata ingest registry`
+    /// builds from the same responses; a second crawl, everything unchanged, gets 304s and appends
+    /// nothing.
+    @Test func aCrawlEqualsTheIngestAndARecrawlAppendsNothing() async throws {
+        let directory = TestEnvironment.sharedData.appendingPathComponent("atlas/registry")
+        let fake = FakeRegistries(directory: directory)
+        fake.faults.withLock {
+            $0["/pypi/requests/json"] = "429"
+            $0["/api/v1/crates/serde"] = "500"
+            $0["/packages/soneso/stellar-php-sdk.json"] = "hang"
+        }
+        // What `strata ingest registry` makes of the same files, one package's files at a time.
+        let ingested = try await TestEnvironment.withStrata { strata -> [String: String] in
+            let ingest = AtlasIngest(schemas: strata.schemas)
+            for group in AtlasIngest.sampleRegistryGroups {
+                try await strata.producer.append(try ingest.registryDrafts(paths: group.map { directory.appendingPathComponent($0).path }))
+            }
+            try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+            return try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
+        }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        try await TestEnvironment.withStrata { strata in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let port = AsyncStream<Int>.makeStream()
+                group.addTask { try await fake.run { port.continuation.yield($0) } }
+                var iterator = port.stream.makeAsyncIterator()
+                let bound = try #require(await iterator.next())
+                var settings = CrawlSettings()
+                settings.timeout = .seconds(1)
+                settings.backoff = .milliseconds(50)
+                settings.perHostRate = 0
+                let client = CrawlClient(http: http, db: strata.client, settings: settings, logger: TestEnvironment.logger)
+                let crawler = RegistryCrawler(endpoints: RegistryEndpoints(all: "http://127.0.0.1:\(bound)"), client: client,
+                    producer: strata.producer, db: strata.client, logger: TestEnvironment.logger)
+                let first = try await crawler.crawl(Self.purls)
+                #expect(first.failures.isEmpty, "\(first)")
+                #expect(first.found == Self.purls.count, "\(first)")
+                #expect(first.appended > 0)
+                #expect(fake.faults.withLock { $0.isEmpty }, "every fault was hit")
+                let requests = fake.requests.withLock { $0 }
+                #expect(requests.filter { $0 == "/pypi/requests/json" }.count == 2, "the 429 was retried")
+                #expect(requests.contains("/api/v1/crates/serde/reverse_dependencies?per_page=100&page=2"), "the second page was asked for")
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                let crawled = try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
+                #expect(crawled.keys.sorted() == ingested.keys.sorted())
+                let vertices = (try? JSONParser.parse(Array((ingested["atlas.vertices"] ?? "[]").utf8)))?.arrayValue?.count ?? 0
+                #expect(vertices > 30, "the registry responses make a graph: \(vertices) vertices")
+                for table in ingested.keys.sorted() {
+                    #expect(crawled[table] == ingested[table], "\(table) differs:\ncrawl: \(crawled[table]?.prefix(1500) ?? "")\ningest: \(ingested[table]?.prefix(1500) ?? "")")
+                }
+
+                let ends = try await strata.log.endOffsets(topic: "registry")
+                let second = try await crawler.crawl(Self.purls)
+                #expect(second.appended == 0, "\(second)")
+                #expect(second.unchanged == Self.purls.count, "\(second)")
+                #expect(second.notModified > 0 && fake.conditional.withLock { $0 } == second.notModified, "\(second)")
+                #expect(try await strata.log.endOffsets(topic: "registry") == ends)
+                group.cancelAll()
+            }
+        }
+    }
+}
