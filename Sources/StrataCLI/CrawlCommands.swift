@@ -9,7 +9,65 @@ struct Crawl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Crawl the services the Atlas graph is built from and append what changed.",
         discussion: "Run by hand or as a job (topology/jobs.yaml: strata: [crawl, registries]). See docs/runbook.md#crawling.",
-        subcommands: [Registries.self])
+        subcommands: [Registries.self, Grants.self])
+
+    /// The crawl settings shared by every crawler's command.
+    struct HTTPOptions: ParsableArguments {
+        @Option(name: .customLong("per-host-concurrency"), help: "Requests in flight per host.") var perHost = 4
+        @Option(name: .customLong("rate"), help: "Requests started per second per host (0: unlimited).") var rate = 10.0
+        @Option(help: "Seconds a request may take.") var timeout = 20.0
+        @Option(help: "Retries after a network error, a timeout, a 5xx or a 429.") var retries = 4
+
+        func validate() throws {
+            guard perHost > 0, rate >= 0, timeout > 0, (0...20).contains(retries) else {
+                throw ValidationError("need --per-host-concurrency > 0, --rate >= 0, --timeout > 0 and --retries 0-20")
+            }
+        }
+
+        var settings: CrawlSettings {
+            var settings = CrawlSettings()
+            settings.perHostConcurrency = perHost
+            settings.perHostRate = rate
+            settings.timeout = .milliseconds(Int64(timeout * 1000))
+            settings.retries = retries
+            settings.githubToken = ProcessInfo.processInfo.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            return settings
+        }
+    }
+
+    struct Grants: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "OpenGrants (DAOIP-5) listings of projects, grant pools and applications, following their pagination.")
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var http: HTTPOptions
+        @Argument(help: "Listing URLs (each a paginated DAOIP-5 response: {data: [...], pagination: {...}}).") var urls: [String]
+
+        func validate() throws {
+            for url in urls {
+                guard let u = URL(string: url), u.scheme == "http" || u.scheme == "https", u.host != nil else {
+                    throw ValidationError("not an http(s) URL: \(url)")
+                }
+            }
+        }
+
+        func run() async throws {
+            let (urls, settings) = (self.urls, http.settings)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                try await options.run { strata in
+                    let crawler = GrantsCrawler(client: CrawlClient(http: client, db: strata.client, settings: settings, logger: strata.logger),
+                        producer: strata.producer, logger: strata.logger)
+                    let started = ContinuousClock.now
+                    let report = try await crawler.crawl(urls)
+                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
+                }
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
+        }
+    }
 
     struct Registries: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -60,13 +60,44 @@ public final class CrawlClient: Sendable {
         self.logger = logger
     }
 
-    /// Creates the cache table when missing.
+    /// Creates the cache tables when missing.
     public func prepare() async throws {
         try await db.query("""
             CREATE TABLE IF NOT EXISTS strata.http_cache (
                 url text PRIMARY KEY, etag text, last_modified text, body bytea NOT NULL, fetched_at timestamptz NOT NULL DEFAULT now()
             )
             """, logger: logger)
+        try await db.query("CREATE TABLE IF NOT EXISTS strata.crawl_last (key text PRIMARY KEY, digest text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
+            logger: logger)
+    }
+
+    /// Appends the drafts whose content differs from the last observation appended for their
+    /// entity (key, and the payload's `id` when it has one: a project's grant applications share
+    /// its key), each with an id naming its content and the one before it — so a value that comes
+    /// back after a change is appended again, and a repeated crawl is a no-op. Returns how many
+    /// were appended.
+    public func appendChanged(_ drafts: [EventDraft], producer: EventProducer) async throws -> Int {
+        var fresh: [(draft: EventDraft, entity: String, digest: String)] = []
+        for var draft in drafts {
+            let entity = "\(draft.topic) \(draft.key)" + (draft.payload["id"]?.stringValue.map { " \($0)" } ?? "")
+            let digest = SHA256.hash(data: Array(JSONWriter.string(draft.payload).utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
+            var previous: String?
+            for try await d in try await db.query("SELECT digest FROM strata.crawl_last WHERE key = \(entity)", logger: logger).decode(String.self) {
+                previous = d
+            }
+            if previous == digest { continue }
+            if let earlier = fresh.firstIndex(where: { $0.entity == entity }) { fresh.remove(at: earlier) }  // the page's last word wins
+            let name = SHA256.hash(data: Array(entity.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+            draft.id = "crawl:\(name):\(digest):after:\(previous ?? "none")"
+            fresh.append((draft, entity, digest))
+        }
+        guard !fresh.isEmpty else { return 0 }
+        let receipts = try await producer.append(fresh.map(\.draft))
+        try await db.query("""
+            INSERT INTO strata.crawl_last (key, digest) SELECT * FROM unnest(\(fresh.map(\.entity)), \(fresh.map(\.digest)))
+            ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
+            """, logger: logger)
+        return receipts.filter { !$0.duplicate }.count
     }
 
     struct Cached {

@@ -99,8 +99,6 @@ public struct RegistryCrawler: Sendable {
 
     public func crawl(_ purls: [String], progress: (@Sendable (Report) -> Void)? = nil) async throws -> Report {
         try await client.prepare()
-        try await db.query("CREATE TABLE IF NOT EXISTS strata.crawl_last (key text PRIMARY KEY, digest text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
-            logger: logger)
         var report = Report()
         report.packages = purls.count
         var repositories: Set<String> = []
@@ -298,28 +296,7 @@ public struct RegistryCrawler: Sendable {
         try await append(AtlasIngest.registryDrafts(try RegistryParser.observations(from: inputs), source: "crawl:registry"))
     }
 
-    /// Appends the drafts whose content differs from the last observation appended for their key,
-    /// each with an id naming its content and the one before it (so a value that comes back after
-    /// a change is appended again, and a repeated crawl is a no-op).
     func append(_ drafts: [EventDraft]) async throws -> Int {
-        var fresh: [(EventDraft, String)] = []
-        for var draft in drafts {
-            let digest = SHA256.hash(data: Array(JSONWriter.string(draft.payload).utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
-            var previous: String?
-            for try await d in try await db.query("SELECT digest FROM strata.crawl_last WHERE key = \(draft.topic + " " + draft.key)", logger: logger)
-                .decode(String.self) { previous = d }
-            if previous == digest { continue }
-            draft.id = "crawl:\(draft.key):\(digest):after:\(previous ?? "none")"
-            fresh.append((draft, digest))
-        }
-        guard !fresh.isEmpty else { return 0 }
-        let receipts = try await producer.append(fresh.map(\.0))
-        for (draft, digest) in fresh {
-            try await db.query("""
-                INSERT INTO strata.crawl_last (key, digest) VALUES (\(draft.topic + " " + draft.key), \(digest))
-                ON CONFLICT (key) DO UPDATE SET digest = EXCLUDED.digest, updated_at = now()
-                """, logger: logger)
-        }
-        return receipts.filter { !$0.duplicate }.count
+        try await client.appendChanged(drafts, producer: producer)
     }
 }

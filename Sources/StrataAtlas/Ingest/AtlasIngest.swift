@@ -79,34 +79,41 @@ public struct AtlasIngest: Sendable {
     public func grantDrafts(paths: [String]) throws -> [EventDraft] {
         var drafts: [EventDraft] = []
         for file in try files(paths, extensions: [".json", ".json.gz"]) {
-            var bytes = try read(file)
-            if Gunzip.isGzip(bytes) { bytes = try Gunzip.decompress(bytes, source: file) }
-            let value: JSONValue
-            do {
-                value = try JSONParser.parse(bytes)
-            } catch {
-                throw StrataError(.malformedJSON, error.description, at: InputLocation(source: file, line: error.line, column: error.column))
-            }
-            guard let items = value["data"]?.arrayValue else {
-                throw StrataError(.invalidInput, "expected an OpenGrants response: an object with a \"data\" array", at: InputLocation(source: file))
-            }
-            for (i, item) in items.enumerated() {
-                let at = InputLocation(source: "\(file) data[\(i)]")
-                let kind = item["type"]?.stringValue ?? ""
-                let id = item["id"]?.stringValue ?? ""
-                let (type, key): (String, String)
-                if kind.contains("Application") || item["grantPoolId"] != nil {
-                    (type, key) = (AtlasEvents.grantApplication, item["projectId"]?.stringValue ?? id)
-                } else if kind.contains("Pool") || id.contains(":grantPool:") {
-                    (type, key) = (AtlasEvents.grantPool, id)
-                } else {
-                    (type, key) = (AtlasEvents.grantProject, id)
-                }
-                guard !key.isEmpty else { throw StrataError(.invalidInput, "item has no id", at: at) }
-                drafts.append(EventDraft(topic: AtlasEvents.grantsTopic, key: key, type: type, source: "ingest:grants", payload: item, location: at))
-            }
+            drafts += try Self.grantDrafts(page: try read(file), source: file, producer: "ingest:grants").drafts
         }
         return drafts
+    }
+
+    /// One OpenGrants API page (gzipped or not): its items as events, and the page's `pagination`.
+    public static func grantDrafts(page: [UInt8], source file: String, producer: String) throws -> (drafts: [EventDraft], pagination: JSONValue?) {
+        var drafts: [EventDraft] = []
+        var bytes = page
+        if Gunzip.isGzip(bytes) { bytes = try Gunzip.decompress(bytes, source: file) }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(bytes)
+        } catch {
+            throw StrataError(.malformedJSON, error.description, at: InputLocation(source: file, line: error.line, column: error.column))
+        }
+        guard let items = value["data"]?.arrayValue else {
+            throw StrataError(.invalidInput, "expected an OpenGrants response: an object with a \"data\" array", at: InputLocation(source: file))
+        }
+        for (i, item) in items.enumerated() {
+            let at = InputLocation(source: "\(file) data[\(i)]")
+            let kind = item["type"]?.stringValue ?? ""
+            let id = item["id"]?.stringValue ?? ""
+            let (type, key): (String, String)
+            if kind.contains("Application") || item["grantPoolId"] != nil {
+                (type, key) = (AtlasEvents.grantApplication, item["projectId"]?.stringValue ?? id)
+            } else if kind.contains("Pool") || id.contains(":grantPool:") {
+                (type, key) = (AtlasEvents.grantPool, id)
+            } else {
+                (type, key) = (AtlasEvents.grantProject, id)
+            }
+            guard !key.isEmpty else { throw StrataError(.invalidInput, "item has no id", at: at) }
+            drafts.append(EventDraft(topic: AtlasEvents.grantsTopic, key: key, type: type, source: producer, payload: item, location: at))
+        }
+        return (drafts, value["pagination"])
     }
 
     // MARK: Git

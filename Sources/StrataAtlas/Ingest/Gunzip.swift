@@ -10,10 +10,10 @@ import StrataCore
 /// whole-file inflate of local files. When the crawlers fetch gzip over HTTP (async-http-client
 /// already decompresses responses), that path needs no code here; this stays the offline one. The
 /// output is capped at 1 GiB.
-enum Gunzip {
-    static func isGzip(_ bytes: [UInt8]) -> Bool { bytes.count > 2 && bytes[0] == 0x1F && bytes[1] == 0x8B }
+public enum Gunzip {
+    public static func isGzip(_ bytes: [UInt8]) -> Bool { bytes.count > 2 && bytes[0] == 0x1F && bytes[1] == 0x8B }
 
-    static func decompress(_ input: [UInt8], source: String) throws -> [UInt8] {
+    public static func decompress(_ input: [UInt8], source: String) throws -> [UInt8] {
         var stream = z_stream()
         // 15 + 32: accept a gzip (or zlib) header.
         guard inflateInit2_(&stream, 15 + 32, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
