@@ -9,7 +9,7 @@ struct Crawl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Crawl the services the Atlas graph is built from and append what changed.",
         discussion: "Run by hand or as a job (topology/jobs.yaml: strata: [crawl, registries]). See docs/runbook.md#crawling.",
-        subcommands: [Registries.self, Grants.self])
+        subcommands: [Registries.self, Grants.self, GitHub.self])
 
     /// The crawl settings shared by every crawler's command.
     struct HTTPOptions: ParsableArguments {
@@ -32,6 +32,42 @@ struct Crawl: AsyncParsableCommand {
             settings.retries = retries
             settings.githubToken = ProcessInfo.processInfo.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             return settings
+        }
+    }
+
+    struct GitHub: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "github",
+            abstract: "GitHub repository metadata and dependency-graph SBOMs (and commits with --commits) for the graph's repositories.")
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var http: HTTPOptions
+        @Option(name: .customLong("repository"), help: "Crawl OWNER/REPO (repeatable; default: every GitHub repository in the graph).")
+        var repositories: [String] = []
+        @Flag(help: "Also crawl commits (for repositories without a local clone; 24 months).") var commits = false
+        @Option(name: .customLong("base-url"), help: "The GitHub API (GitHub Enterprise: https://HOST/api/v3).") var baseURL = "https://api.github.com"
+
+        func run() async throws {
+            guard let host = URL(string: baseURL)?.host else { throw ValidationError("--base-url must be a URL") }
+            var settings = http.settings
+            settings.githubTokenHosts.insert(host)
+            let (repositories, commits, base, crawlSettings) = (self.repositories, self.commits, self.baseURL, settings)
+            let client = HTTPClient(eventLoopGroupProvider: .singleton)
+            do {
+                try await options.run { strata in
+                    var crawler = GitHubCrawler(client: CrawlClient(http: client, db: strata.client, settings: crawlSettings, logger: strata.logger),
+                        producer: strata.producer, schemas: strata.schemas, logger: strata.logger)
+                    crawler.base = base.hasSuffix("/") ? String(base.dropLast()) : base
+                    crawler.commits = commits
+                    let repos = repositories.isEmpty ? try await GitHubCrawler.graphRepositories(strata.client, logger: strata.logger) : repositories
+                    let started = ContinuousClock.now
+                    let report = try await crawler.crawl(repos)
+                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
+                }
+            } catch {
+                try? await client.shutdown()
+                throw error
+            }
+            try await client.shutdown()
         }
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import NIOCore
+import PostgresNIO
 import StrataApp
 import StrataAtlas
 import StrataCore
@@ -120,6 +121,10 @@ final class FakeRegistries: Sendable {
                 try await strata.producer.append(try ingest.registryDrafts(paths: group.map { directory.appendingPathComponent($0).path }))
             }
             try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+            // The packages a crawl of this graph would ask about: packages, not GitHub repositories.
+            let inGraph = try await RegistryCrawler.graphPackages(strata.client, logger: TestEnvironment.logger)
+            #expect(inGraph.contains("pkg:cargo/serde") && inGraph.contains("pkg:composer/soneso/stellar-php-sdk"), "\(inGraph.prefix(20))")
+            #expect(!inGraph.contains { $0.hasPrefix("pkg:github/") })
             return try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
         }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
@@ -256,6 +261,111 @@ final class FakeOpenGrants: Sendable {
                 #expect(second.appended == 0 && second.notModified == second.pages, "\(second)")
                 #expect(fake.conditional.withLock { $0 } == second.pages)
                 #expect(try await strata.log.endOffsets(topic: "grants") == ends)
+                group.cancelAll()
+            }
+        }
+    }
+}
+
+/// GitHub's API on loopback: a repository (its metadata shaped as GitHub documents it), its
+/// dependency-graph SBOM (the recorded export), two pages of commits linked by `Link: rel="next"`,
+/// ETags; the first request is refused with GitHub's rate-limit headers.
+final class FakeGitHub: Sendable {
+    let authorizations = Mutex<[String]>([])
+    let rateLimited = Mutex(false)
+    let sbom: URL
+    init(sbom: URL) { self.sbom = sbom }
+
+    func run(port: @escaping @Sendable (Int) async -> Void) async throws {
+        let router = Router()
+        let base = Mutex("")
+        router.get("**") { request, _ -> Response in
+            self.authorizations.withLock { $0.append(request.headers[.authorization] ?? "") }
+            if !self.rateLimited.withLock({ let was = $0; $0 = true; return was }) {
+                return Response(status: .forbidden, headers: [HTTPField.Name("x-ratelimit-remaining")!: "0",
+                    HTTPField.Name("x-ratelimit-reset")!: String(Int(Date().timeIntervalSince1970) + 1)])
+            }
+            let path = request.uri.path
+            let page = request.uri.queryParameters["page"].map(String.init) ?? "1"
+            var link: String?
+            let body: String
+            switch path {
+            case "/repos/withObsrvr/nebu":
+                body = #"{"full_name": "withObsrvr/nebu", "stargazers_count": 42, "forks_count": 7, "archived": false, "pushed_at": "2026-11-30T10:00:00Z", "default_branch": "main"}"#
+            case "/repos/withObsrvr/nebu/dependency-graph/sbom":
+                body = try String(contentsOf: self.sbom, encoding: .utf8)
+            case "/repos/withObsrvr/nebu/commits":
+                func commit(_ n: Int, _ name: String, _ email: String) -> String {
+                    #"{"sha": "\#(String(format: "%040x", n))", "commit": {"author": {"name": "\#(name)", "email": "\#(email)", "date": "2026-1\#(n % 2)-0\#(n % 9 + 1)T12:00:00Z"}}}"#
+                }
+                if page == "1" {
+                    body = "[" + (1...3).map { commit($0, "Dana", "dana@example.com") }.joined(separator: ",") + "]"
+                    link = "<\(base.withLock { $0 })\(path)?per_page=100&page=2>; rel=\"next\", <\(base.withLock { $0 })\(path)?per_page=100&page=2>; rel=\"last\""
+                } else {
+                    body = "[" + [commit(4, "Eve", "eve@example.com"), commit(5, "dependabot[bot]", "49699333+dependabot[bot]@users.noreply.github.com")]
+                        .joined(separator: ",") + "]"
+                }
+            default:
+                return Response(status: .notFound)
+            }
+            let etag = "\"" + SHA256.hash(data: Array(body.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined() + "\""
+            if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+            var headers: HTTPFields = [.eTag: etag, .contentType: "application/json"]
+            if let link { headers[HTTPField.Name("Link")!] = link }
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: body)))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in
+                base.withLock { $0 = "http://127.0.0.1:\(channel.localAddress?.port ?? 0)" }
+                await port(channel.localAddress?.port ?? 0)
+            })
+        try await app.runService()
+    }
+}
+
+@Suite(.serialized) struct GitHubCrawlerTests {
+    /// Metadata, the SBOM export and commits (paged, bots left out) reach the graph; a token goes
+    /// to the API host only; the rate limit is waited out; a recrawl appends nothing.
+    @Test func repositoriesSBOMsAndCommitsFromGitHub() async throws {
+        let fake = FakeGitHub(sbom: TestEnvironment.sharedData.appendingPathComponent("atlas/sbom/spdx-2.3/github_dep_graph.spdx.json"))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        try await TestEnvironment.withStrata { strata in
+            try await strata.registerProjections([AtlasProjection()])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let port = AsyncStream<Int>.makeStream()
+                group.addTask { try await fake.run { port.continuation.yield($0) } }
+                var iterator = port.stream.makeAsyncIterator()
+                let base = "http://127.0.0.1:\(try #require(await iterator.next()))"
+                var settings = CrawlSettings()
+                settings.perHostRate = 0
+                settings.githubToken = "t0k3n"
+                settings.githubTokenHosts = ["127.0.0.1"]
+                var crawler = GitHubCrawler(client: CrawlClient(http: http, db: strata.client, settings: settings, logger: TestEnvironment.logger),
+                    producer: strata.producer, schemas: strata.schemas, logger: TestEnvironment.logger,
+                    now: { RFC3339.parse("2026-12-01T00:00:00Z")! })
+                crawler.base = base
+                crawler.commits = true
+                let started = ContinuousClock.now
+                let first = try await crawler.crawl(["withObsrvr/nebu", "ghost/none"])
+                #expect(ContinuousClock.now - started >= .milliseconds(500), "the rate limit was waited out")
+                #expect(first.found == 1 && first.failures.isEmpty, "\(first)")
+                #expect(first.appended == 3, "metadata, SBOM, commits: \(first)")
+                #expect(fake.authorizations.withLock { $0 }.allSatisfy { $0 == "Bearer t0k3n" })
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                let rows = try await strata.client.query("""
+                    SELECT adoption_stars, adoption_forks, has_sbom, latest_commit_date IS NOT NULL FROM atlas.vertices WHERE canonical_id = 'pkg:github/withObsrvr/nebu'
+                    """).decode((Int64?, Int64?, Bool, Bool).self)
+                var seen = false
+                for try await (stars, forks, sbom, commits) in rows {
+                    seen = true
+                    #expect(stars == 42 && forks == 7 && sbom && commits)
+                }
+                #expect(seen)
+                let contributors = try await strata.client.query("SELECT count(*)::int FROM atlas.contributors").decode(Int.self)
+                for try await n in contributors { #expect(n == 2, "Dana and Eve; the bot left out") }
+                let second = try await crawler.crawl(["withObsrvr/nebu"])
+                #expect(second.appended == 0 && second.notModified == second.requests, "\(second)")
                 group.cancelAll()
             }
         }

@@ -22,8 +22,10 @@ public struct CrawlSettings: Sendable {
     public var perHostConcurrency = 4
     /// Requests started per second per host (0: unlimited).
     public var perHostRate = 10.0
-    /// Sent to api.github.com (and GitHub's other hosts) as `Authorization: Bearer`.
+    /// Sent as `Authorization: Bearer` to the hosts in `githubTokenHosts`.
     public var githubToken: String?
+    /// GitHub's API host, plus a GitHub Enterprise host when one is crawled.
+    public var githubTokenHosts: Set<String> = ["api.github.com"]
     public var userAgent = "strata-crawler (+https://github.com/strata)"
     /// Largest response body kept.
     public var maximumBody = 32 << 20
@@ -38,6 +40,21 @@ public struct Fetched: Sendable {
     public var body: [UInt8]
     /// 304: the resource did not change since the cached copy (which `body` is).
     public var notModified: Bool
+    /// The `Link: <...>; rel="next"` page (kept with the cached copy for a 304).
+    public var next: String?
+
+    /// The `rel="next"` URL of a `Link` header.
+    static func nextLink(_ header: String?) -> String? {
+        guard let header else { return nil }
+        for part in header.split(separator: ",") {
+            let pieces = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let target = pieces.first, target.hasPrefix("<"), target.hasSuffix(">"),
+                pieces.dropFirst().contains(where: { $0.replacingOccurrences(of: " ", with: "") == "rel=\"next\"" })
+            else { continue }
+            return String(target.dropFirst().dropLast())
+        }
+        return nil
+    }
 }
 
 /// HTTP for crawlers, through async-http-client: per-host concurrency and request rate, a deadline
@@ -64,7 +81,7 @@ public final class CrawlClient: Sendable {
     public func prepare() async throws {
         try await db.query("""
             CREATE TABLE IF NOT EXISTS strata.http_cache (
-                url text PRIMARY KEY, etag text, last_modified text, body bytea NOT NULL, fetched_at timestamptz NOT NULL DEFAULT now()
+                url text PRIMARY KEY, etag text, last_modified text, body bytea NOT NULL, fetched_at timestamptz NOT NULL DEFAULT now(), link text
             )
             """, logger: logger)
         try await db.query("CREATE TABLE IF NOT EXISTS strata.crawl_last (key text PRIMARY KEY, digest text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
@@ -104,21 +121,24 @@ public final class CrawlClient: Sendable {
         var etag: String?
         var lastModified: String?
         var body: [UInt8]
+        var link: String?
     }
 
     func cached(_ url: String) async throws -> Cached? {
-        for try await (etag, modified, body) in try await db.query(
-            "SELECT etag, last_modified, body FROM strata.http_cache WHERE url = \(url)", logger: logger
-        ).decode((String?, String?, ByteBuffer).self) {
-            return Cached(etag: etag, lastModified: modified, body: Array(body.readableBytesView))
+        for try await (etag, modified, body, link) in try await db.query(
+            "SELECT etag, last_modified, body, link FROM strata.http_cache WHERE url = \(url)", logger: logger
+        ).decode((String?, String?, ByteBuffer, String?).self) {
+            return Cached(etag: etag, lastModified: modified, body: Array(body.readableBytesView), link: link)
         }
         return nil
     }
 
-    func store(_ url: String, etag: String?, lastModified: String?, body: [UInt8]) async throws {
+    func store(_ url: String, etag: String?, lastModified: String?, body: [UInt8], link: String?) async throws {
         try await db.query("""
-            INSERT INTO strata.http_cache (url, etag, last_modified, body, fetched_at) VALUES (\(url), \(etag), \(lastModified), \(ByteBuffer(bytes: body)), now())
-            ON CONFLICT (url) DO UPDATE SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, body = EXCLUDED.body, fetched_at = now()
+            INSERT INTO strata.http_cache (url, etag, last_modified, body, fetched_at, link)
+            VALUES (\(url), \(etag), \(lastModified), \(ByteBuffer(bytes: body)), now(), \(link))
+            ON CONFLICT (url) DO UPDATE SET etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified, body = EXCLUDED.body, fetched_at = now(),
+                link = EXCLUDED.link
             """, logger: logger)
     }
 
@@ -145,7 +165,7 @@ public final class CrawlClient: Sendable {
             }
             if let etag = cache?.etag { request.headers.add(name: "If-None-Match", value: etag) }
             if let modified = cache?.lastModified { request.headers.add(name: "If-Modified-Since", value: modified) }
-            if let token = settings.githubToken, host == "api.github.com" || host.hasSuffix(".github.com") {
+            if let token = settings.githubToken, settings.githubTokenHosts.contains(host) {
                 request.headers.add(name: "Authorization", value: "Bearer \(token)")
             }
             let outcome: (status: Int, headers: HTTPHeaders, body: [UInt8])
@@ -170,12 +190,14 @@ public final class CrawlClient: Sendable {
                     lastProblem = "304 Not Modified without a cached copy"
                     continue
                 }
-                return Fetched(url: url, status: 304, body: cache.body, notModified: true)
+                return Fetched(url: url, status: 304, body: cache.body, notModified: true, next: Fetched.nextLink(cache.link))
             case 200..<300:
+                let link = outcome.headers.first(name: "Link")
                 if body == nil {
-                    try await store(url, etag: outcome.headers.first(name: "ETag"), lastModified: outcome.headers.first(name: "Last-Modified"), body: outcome.body)
+                    try await store(url, etag: outcome.headers.first(name: "ETag"), lastModified: outcome.headers.first(name: "Last-Modified"),
+                        body: outcome.body, link: link)
                 }
-                return Fetched(url: url, status: outcome.status, body: outcome.body, notModified: false)
+                return Fetched(url: url, status: outcome.status, body: outcome.body, notModified: false, next: Fetched.nextLink(link))
             case 429, 403 where outcome.headers.first(name: "x-ratelimit-remaining") == "0":
                 let wait = Self.wait(outcome.headers, fallback: backoff(attempt))
                 guard wait <= settings.maximumWait else {

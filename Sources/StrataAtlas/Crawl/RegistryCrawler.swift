@@ -89,7 +89,8 @@ public struct RegistryCrawler: Sendable {
     public static func graphPackages(_ db: PostgresClient, logger: Logger) async throws -> [String] {
         var purls: [String] = []
         for try await id in try await db.query("""
-            SELECT canonical_id FROM atlas.vertices WHERE vertex_type <> 'repo' AND canonical_id LIKE 'pkg:%' ORDER BY canonical_id
+            SELECT canonical_id FROM atlas.vertices
+             WHERE vertex_type <> 'repo' AND canonical_id LIKE 'pkg:%' AND canonical_id NOT LIKE 'pkg:github/%' ORDER BY canonical_id
             """, logger: logger).decode(String.self)
         {
             purls.append(id)
