@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import PostgresNIO
 import StrataApp
+import StrataAtlas
 import StrataBenchmarks
 import StrataCore
 import StrataKafka
@@ -11,7 +12,7 @@ import StrataProjections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, LookupBench.self, XDRBench.self, KafkaBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, CrawlBench.self, LookupBench.self, XDRBench.self, KafkaBench.self])
 
     struct LookupBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -39,6 +40,27 @@ struct Bench: AsyncParsableCommand {
                 }
                 progress("\(hashes.count) hashes; \(bench.rate) requests/s for \(bench.seconds) s against \(bench.baseURL)")
                 printLine(try await bench.run(hashes: hashes).markdown)
+            }
+        }
+    }
+
+    struct CrawlBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "crawl",
+            abstract: "The registry crawler on N crates served on loopback: requests/s beside async-http-client alone, time until the graph reflects it, recrawls.",
+            discussion: "Serves the fake registry on --port inside this process; runs in a scratch database (strata_bench); build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Crates to crawl.") var packages = 10_000
+        @Option(help: "Requests in flight (crawler and reference alike).") var concurrency = 32
+        @Option(help: "Port for the in-process registry.") var port = 18282
+
+        func run() async throws {
+            let bench = CrawlBenchmark(packages: packages, concurrency: concurrency, port: port)
+            try await withScratchDatabase(options) { strata in
+                try await strata.registerProjections([AtlasProjection()])
+                let report = try await bench.run(log: strata.postgresLog, producer: strata.producer, client: strata.client, logger: strata.logger)
+                printLine(report.markdown)
             }
         }
     }
