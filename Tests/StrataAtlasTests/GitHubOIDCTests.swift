@@ -190,7 +190,7 @@ struct GitHubClaims: JWTPayload {
                     #expect(payload["oidc"]?["sha"] == .string(claims.sha))
                     #expect(payload["oidc"]?["workflow"] == "sbom")
                     #expect(payload["submitted_by"] == "dana")
-                    try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                    try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
                     let status = try await client.json("/ingest/sbom/\(id)")
                     #expect(status.json["status"] == "processed")
                     #expect(status.json["actor_claim"] == "dana")

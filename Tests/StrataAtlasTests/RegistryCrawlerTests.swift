@@ -120,7 +120,7 @@ final class FakeRegistries: Sendable {
             for group in AtlasIngest.sampleRegistryGroups {
                 try await strata.producer.append(try ingest.registryDrafts(paths: group.map { directory.appendingPathComponent($0).path }))
             }
-            try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
             // The packages a crawl of this graph would ask about: packages, not GitHub repositories.
             let inGraph = try await RegistryCrawler.graphPackages(strata.client, logger: TestEnvironment.logger)
             #expect(inGraph.contains("pkg:cargo/serde") && inGraph.contains("pkg:composer/soneso/stellar-php-sdk"), "\(inGraph.prefix(20))")
@@ -150,7 +150,7 @@ final class FakeRegistries: Sendable {
                 let requests = fake.requests.withLock { $0 }
                 #expect(requests.filter { $0 == "/pypi/requests/json" }.count == 2, "the 429 was retried")
                 #expect(requests.contains("/api/v1/crates/serde/reverse_dependencies?per_page=100&page=2"), "the second page was asked for")
-                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
                 let crawled = try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
                 #expect(crawled.keys.sorted() == ingested.keys.sorted())
                 let vertices = (try? JSONParser.parse(Array((ingested["atlas.vertices"] ?? "[]").utf8)))?.arrayValue?.count ?? 0
@@ -226,7 +226,7 @@ final class FakeOpenGrants: Sendable {
         let directory = TestEnvironment.sharedData.appendingPathComponent("atlas/opengrants")
         let ingested = try await TestEnvironment.withStrata { strata -> [String: String] in
             try await strata.producer.append(try AtlasIngest(schemas: strata.schemas).grantDrafts(paths: [directory.path]))
-            try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
             return try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
         }
         let fake = FakeOpenGrants(directory: directory)
@@ -246,7 +246,7 @@ final class FakeOpenGrants: Sendable {
                 let first = try await crawler.crawl(listings)
                 #expect(first.pages == 7 + 5, "\(first)")
                 #expect(first.appended > 600, "\(first)")
-                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
                 let crawled = try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
                 let projects = (try? JSONParser.parse(Array((ingested["atlas.projects"] ?? "[]").utf8)))?.arrayValue?.count ?? 0
                 #expect(projects > 500, "the listings make projects: \(projects)")
@@ -352,7 +352,7 @@ final class FakeGitHub: Sendable {
                 #expect(first.found == 1 && first.failures.isEmpty, "\(first)")
                 #expect(first.appended == 3, "metadata, SBOM, commits: \(first)")
                 #expect(fake.authorizations.withLock { $0 }.allSatisfy { $0 == "Bearer t0k3n" })
-                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()])
+                try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: ProjectionHarness.fastSettings(batchSize: 1000), timeout: .seconds(300))
                 let rows = try await strata.client.query("""
                     SELECT adoption_stars, adoption_forks, has_sbom, latest_commit_date IS NOT NULL FROM atlas.vertices WHERE canonical_id = 'pkg:github/withObsrvr/nebu'
                     """).decode((Int64?, Int64?, Bool, Bool).self)

@@ -55,7 +55,7 @@ import Testing
                 #expect(all.filter { $0.type == JobEvents.declared }.count == 1)
 
                 // The jobs projection (run by the workers) and its routes.
-                try await ProjectionHarness.waitUntilCaughtUp(strata, ["jobs"], timeout: .seconds(60))
+                try await ProjectionHarness.waitUntilCaughtUp(strata, ["jobs"], timeout: .seconds(240))
                 let deps = strata.apiDependencies(writeToken: APIHarness.token, metrics: false)
                 let app = Application(router: buildRouter(deps, routes: [JobRoutes()]), logger: strata.logger)
                 try await app.test(.router) { client in
@@ -74,7 +74,7 @@ import Testing
                     #expect(asked.status == .accepted)
                     let id = try #require(asked.json["run_id"]?.stringValue)
                     try await SchedulerTests.waitFor("the run asked over HTTP", strata) { !SchedulerTests.finished($0, run: id).isEmpty }
-                    try await ProjectionHarness.waitUntilCaughtUp(strata, ["jobs"], timeout: .seconds(60))
+                    try await ProjectionHarness.waitUntilCaughtUp(strata, ["jobs"], timeout: .seconds(240))
                     let cancel = try await client.json("/v1/jobs/runs/\(id)/cancel", method: .post, headers: [.authorization: "Bearer \(APIHarness.token)"])
                     #expect(cancel.status == .conflict, "\(cancel.json)")
                 }

@@ -116,13 +116,13 @@ final class TestClock: Sendable {
             #expect(after.first?.payload["scheduled_for"] == .string(RFC3339.format(Self.utc("2026-12-03T12:09:00Z"))))
 
             // The projection's history, and the same after a replay.
-            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()], timeout: .seconds(300))
             let history = try await DeterminismHarness.dumpAll(strata, [JobsProjection()])
             let runs = try JSONParser.parse(Array((history["jobs.runs"] ?? "[]").utf8)).arrayValue ?? []
             #expect(runs.count == 4)
             #expect(runs.allSatisfy { $0["state"] == "finished" && $0["conclusion"] == "succeeded" })
             _ = try await GenerationCatalog(client: strata.client, log: strata.log, logger: strata.logger).startReplay(JobsProjection())
-            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()], timeout: .seconds(300))
             #expect(try await DeterminismHarness.dumpAll(strata, [JobsProjection()]) == history)
         }
     }
@@ -178,7 +178,7 @@ final class TestClock: Sendable {
             #expect(cancelled.first?["conclusion"] == "cancelled")
             #expect(cancelled.first?["error"] == "cancelled on request")
 
-            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()], timeout: .seconds(300))
             let rows = try await strata.client.query("SELECT run_id, attempt, state, conclusion, progress FROM jobs.runs ORDER BY run_id")
                 .decode((String, Int, String, String?, String?).self)
             var byRun: [String: (Int, String, String?, String?)] = [:]
