@@ -7,6 +7,7 @@ import NIOCore
 import NIOHTTP1
 import PostgresNIO
 import StrataCore
+import Synchronization
 
 /// How crawlers talk to the services they read.
 public struct CrawlSettings: Sendable {
@@ -69,6 +70,9 @@ public final class CrawlClient: Sendable {
     let settings: CrawlSettings
     let logger: Logger
     let hosts = HostGates()
+    /// The validators of every cached URL, loaded once by `prepare()` (bodies are read only when a
+    /// 304 needs one), so a crawl does not query the cache for each request.
+    let validators = Mutex<[String: (etag: String?, lastModified: String?)]?>(nil)
 
     public init(http: HTTPClient, db: PostgresClient, settings: CrawlSettings, logger: Logger) {
         self.http = http
@@ -86,6 +90,18 @@ public final class CrawlClient: Sendable {
             """, logger: logger)
         try await db.query("CREATE TABLE IF NOT EXISTS strata.crawl_last (key text PRIMARY KEY, digest text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now())",
             logger: logger)
+        var loaded: [String: (etag: String?, lastModified: String?)] = [:]
+        for try await (url, etag, modified) in try await db.query("SELECT url, etag, last_modified FROM strata.http_cache", logger: logger)
+            .decode((String, String?, String?).self) {
+            loaded[url] = (etag, modified)
+        }
+        validators.withLock { $0 = loaded }
+    }
+
+    /// The cached validators of `url` (from the preloaded map when `prepare()` ran).
+    func validators(_ url: String) async throws -> (etag: String?, lastModified: String?)? {
+        if let map = validators.withLock({ $0 }) { return map[url] }
+        return try await cached(url).map { ($0.etag, $0.lastModified) }
     }
 
     /// Appends the drafts whose content differs from the last observation appended for their
@@ -133,6 +149,12 @@ public final class CrawlClient: Sendable {
         return nil
     }
 
+    /// The cached body of `url`.
+    public func cachedBody(_ url: String) async throws -> [UInt8] {
+        guard let stored = try await cached(url) else { throw StrataError(.backend, "\(url): the cached copy is gone") }
+        return stored.body
+    }
+
     func store(_ url: String, etag: String?, lastModified: String?, body: [UInt8], link: String?) async throws {
         try await db.query("""
             INSERT INTO strata.http_cache (url, etag, last_modified, body, fetched_at, link)
@@ -144,9 +166,12 @@ public final class CrawlClient: Sendable {
 
     /// GET (or POST with a JSON `body`, never cached) `url`. 404 and other 4xx come back as their
     /// status; what cannot be fetched after the retries throws, naming the URL and the last problem.
-    public func fetch(_ url: String, post body: [UInt8]? = nil) async throws -> Fetched {
+    ///
+    /// With `bodyOn304: false` a 304 comes back with an empty body (read it with `cachedBody` if it
+    /// turns out to be needed), sparing a cache read per unchanged resource.
+    public func fetch(_ url: String, post body: [UInt8]? = nil, bodyOn304: Bool = true) async throws -> Fetched {
         guard let host = URL(string: url)?.host else { throw StrataError(.invalidInput, "not a URL: \(url)") }
-        let cache = body == nil ? try await cached(url) : nil
+        let cache = body == nil ? try await validators(url) : nil
         var attempt = 0
         var lastProblem = ""
         while true {
@@ -186,16 +211,22 @@ public final class CrawlClient: Sendable {
             Counter(label: "strata_crawl_requests_total", dimensions: [("host", host), ("status", String(outcome.status))]).increment()
             switch outcome.status {
             case 304:
-                guard let cache else {
+                guard cache != nil else {
                     lastProblem = "304 Not Modified without a cached copy"
                     continue
                 }
-                return Fetched(url: url, status: 304, body: cache.body, notModified: true, next: Fetched.nextLink(cache.link))
+                if !bodyOn304 { return Fetched(url: url, status: 304, body: [], notModified: true) }
+                guard let stored = try await cached(url) else {
+                    lastProblem = "304 Not Modified, and the cached copy is gone"
+                    continue
+                }
+                return Fetched(url: url, status: 304, body: stored.body, notModified: true, next: Fetched.nextLink(stored.link))
             case 200..<300:
                 let link = outcome.headers.first(name: "Link")
                 if body == nil {
-                    try await store(url, etag: outcome.headers.first(name: "ETag"), lastModified: outcome.headers.first(name: "Last-Modified"),
-                        body: outcome.body, link: link)
+                    let (etag, modified) = (outcome.headers.first(name: "ETag"), outcome.headers.first(name: "Last-Modified"))
+                    try await store(url, etag: etag, lastModified: modified, body: outcome.body, link: link)
+                    validators.withLock { map in if map != nil { map![url] = (etag, modified) } }
                 }
                 return Fetched(url: url, status: outcome.status, body: outcome.body, notModified: false, next: Fetched.nextLink(link))
             case 429, 403 where outcome.headers.first(name: "x-ratelimit-remaining") == "0":

@@ -235,7 +235,9 @@ public struct RegistryCrawler: Sendable {
             do {
                 for step in plan {
                     guard let url = step.url(answers) else { continue }
-                    var fetched = try await client.fetch(url)
+                    // A later step may need this answer's body (the latest version); the last need not.
+                    let needed = step.path == "crates_package.json" || step.path == "depsdev_package.json" || step.path == "crates_reverse_dependencies.json"
+                    var fetched = try await client.fetch(url, bodyOn304: needed)
                     result.requests += 1
                     if fetched.notModified { result.notModified += 1 }
                     // The first step is the package itself: not there, nothing else to ask.
@@ -252,6 +254,14 @@ public struct RegistryCrawler: Sendable {
             result.found = true
             if answers.values.allSatisfy(\.notModified) {
                 result.unchanged = true
+                continue
+            }
+            do {
+                for (path, answer) in answers where answer.notModified && answer.body.isEmpty {
+                    answers[path]?.body = try await client.cachedBody(answer.url)
+                }
+            } catch {
+                result.failure = "\(purl): \(error)"
                 continue
             }
             do {
