@@ -159,6 +159,11 @@ final class FakeRegistries: Sendable {
                     #expect(crawled[table] == ingested[table], "\(table) differs:\ncrawl: \(crawled[table]?.prefix(1500) ?? "")\ningest: \(ingested[table]?.prefix(1500) ?? "")")
                 }
 
+                // Each observation says where and when it was fetched.
+                let serde = try await strata.log.read(topic: "registry", partition: Partitioner.partition(forKey: "pkg:cargo/serde", partitions: 2),
+                    from: 0, limit: 100).first { $0.key == "pkg:cargo/serde" }
+                #expect(serde?.headers["strata-crawl-source"]?.contains("/api/v1/crates/serde/1.0.228/dependencies") == true, "\(serde?.headers ?? [:])")
+                #expect(serde?.headers["strata-crawl-fetched-at"].flatMap(RFC3339.parse) != nil)
                 let ends = try await strata.log.endOffsets(topic: "registry")
                 let second = try await crawler.crawl(Self.purls)
                 #expect(second.appended == 0, "\(second)")

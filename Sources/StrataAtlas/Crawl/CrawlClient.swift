@@ -104,6 +104,18 @@ public final class CrawlClient: Sendable {
         return try await cached(url).map { ($0.etag, $0.lastModified) }
     }
 
+    /// Where and when a crawled observation came from, as event headers (`strata-crawl-source`:
+    /// the URLs, space-separated; `strata-crawl-fetched-at`), outside the payload and its id.
+    public static func stamp(_ drafts: [EventDraft], sources: [String], at date: Date = Date()) -> [EventDraft] {
+        let source = String(sources.joined(separator: " ").prefix(8000))
+        return drafts.map { d in
+            var d = d
+            d.headers["strata-crawl-source"] = source
+            d.headers["strata-crawl-fetched-at"] = RFC3339.format(date)
+            return d
+        }
+    }
+
     /// Appends the drafts whose content differs from the last observation appended for their
     /// entity (key, and the payload's `id` when it has one: a project's grant applications share
     /// its key), each with an id naming its content and the one before it — so a value that comes

@@ -91,14 +91,14 @@ public struct GitHubCrawler: Sendable {
             payload["default_branch"] = value["default_branch"]?.stringValue.map(JSONValue.string) ?? .null
             let draft = EventDraft(topic: AtlasEvents.registryTopic, key: payload["repository_url"]!.stringValue!, type: AtlasEvents.repositoryObserved,
                 source: "crawl:github", payload: .object(payload), location: InputLocation(source: meta.url))
-            report.appended += try await client.appendChanged([draft], producer: producer)
+            report.appended += try await client.appendChanged(CrawlClient.stamp([draft], sources: [meta.url]), producer: producer)
         }
 
         let sbom = try await client.fetch("\(base)/repos/\(repo)/dependency-graph/sbom")
         report.requests += 1
         if sbom.status == 200 {
             let draft = try AtlasIngest(schemas: schemas).sbomDraft(sbom.body, source: sbom.url, repository: repo, submittedBy: "crawl:github")
-            report.appended += try await producer.append([draft]).filter { !$0.duplicate }.count
+            report.appended += try await producer.append(CrawlClient.stamp([draft], sources: [sbom.url])).filter { !$0.duplicate }.count
         } else if sbom.notModified {
             report.notModified += 1
         }
@@ -126,7 +126,8 @@ public struct GitHubCrawler: Sendable {
             url = page.next
         }
         if changed && !found.isEmpty {
-            report.appended += try await producer.append(AtlasIngest.commitDrafts(found, repository: repo, source: "github-api")).filter { !$0.duplicate }.count
+            report.appended += try await producer.append(CrawlClient.stamp(AtlasIngest.commitDrafts(found, repository: repo, source: "github-api"),
+                sources: ["\(base)/repos/\(repo)/commits"])).filter { !$0.duplicate }.count
         }
     }
 }

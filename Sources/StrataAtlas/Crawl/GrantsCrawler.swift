@@ -61,7 +61,7 @@ public struct GrantsCrawler: Sendable {
                 if fetched.notModified {
                     report.notModified += 1
                 } else {
-                    report.appended += try await client.appendChanged(drafts, producer: producer)
+                    report.appended += try await client.appendChanged(CrawlClient.stamp(drafts, sources: [current]), producer: producer)
                 }
                 url = Self.nextPage(of: current, pagination: pagination)
             }

@@ -131,7 +131,9 @@ public struct RegistryCrawler: Sendable {
                 let fetched = try await client.fetch("\(endpoints.depsdev)/v3alpha/projectbatch", post: Array(body.utf8))
                 report.requests += 1
                 guard fetched.status == 200 else { continue }
-                report.appended += try await appendParsed([(path: "depsdev_projectbatch.json", bytes: fetched.body)], what: "project batch")
+                report.appended += try await append(CrawlClient.stamp(AtlasIngest.registryDrafts(
+                    try RegistryParser.observations(from: [(path: "depsdev_projectbatch.json", bytes: fetched.body)]), source: "crawl:registry"),
+                    sources: [fetched.url]))
             } catch {
                 report.failures.append("deps.dev project batch: \(error)")
             }
@@ -268,7 +270,8 @@ public struct RegistryCrawler: Sendable {
                 // Named as `strata ingest registry` expects its files (the name says the registry).
                 let parsed = try RegistryParser.observations(from: answers.sorted { $0.key < $1.key }.map { (path: $0.key, bytes: $0.value.body) })
                 result.repositories.formUnion(parsed.observations.compactMap(\.repositoryURL))
-                result.appended += try await append(AtlasIngest.registryDrafts(parsed, source: "crawl:registry"))
+                result.appended += try await append(CrawlClient.stamp(AtlasIngest.registryDrafts(parsed, source: "crawl:registry"),
+                    sources: answers.keys.sorted().compactMap { answers[$0]?.url }))
             } catch {
                 result.failure = "\(purl): \(error)"
             }
@@ -301,10 +304,6 @@ public struct RegistryCrawler: Sendable {
         value = .object(object)
         merged.body = Array(JSONWriter.string(value).utf8)
         return merged
-    }
-
-    func appendParsed(_ inputs: [(path: String, bytes: [UInt8])], what: String) async throws -> Int {
-        try await append(AtlasIngest.registryDrafts(try RegistryParser.observations(from: inputs), source: "crawl:registry"))
     }
 
     func append(_ drafts: [EventDraft]) async throws -> Int {
