@@ -356,6 +356,7 @@ let package = Package(
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataJobs", "StrataTestSupport",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import Prometheus
 import StrataApp
 import StrataCore
 import StrataJobs
@@ -131,6 +132,7 @@ final class TestClock: Sendable {
     /// retry succeeds; a cancel request stops a running run; a scheduled run due while the job is
     /// at its concurrency is skipped.
     @Test func timeoutsRetriesCancelsAndSkips() async throws {
+        let metrics = StrataMetrics.registry()
         try await TestEnvironment.withStrata { strata in
             let clock = TestClock(Self.utc("2026-12-03T12:00:30Z"))
             let marker = FileManager.default.temporaryDirectory.appendingPathComponent("strata-flaky-\(UUID().uuidString.prefix(6))")
@@ -178,6 +180,15 @@ final class TestClock: Sendable {
             #expect(cancelled.first?["conclusion"] == "cancelled")
             #expect(cancelled.first?["error"] == "cancelled on request")
 
+            // The runs are in Prometheus's exposition (what `/metrics` serves in the scheduling process).
+            var buffer: [UInt8] = []
+            metrics.emit(into: &buffer)
+            let exposition = String(decoding: buffer, as: UTF8.self)
+            for series in [#"strata_job_runs_total{job="flaky",conclusion="succeeded"} 1"#, #"strata_job_runs_total{job="slow",conclusion="cancelled"} 1"#,
+                           #"strata_job_failures_total{job="flaky"} 1"#, #"strata_job_last_duration_seconds{job="flaky"}"#,
+                           #"strata_job_last_success_timestamp_seconds{job="flaky"}"#] {
+                #expect(exposition.contains(series), "\(series) missing from:\n\(exposition.split(separator: "\n").filter { $0.contains("strata_job") }.joined(separator: "\n"))")
+            }
             try await ProjectionHarness.runUntilCaughtUp(strata, [JobsProjection()], timeout: .seconds(300))
             let rows = try await strata.client.query("SELECT run_id, attempt, state, conclusion, progress FROM jobs.runs ORDER BY run_id")
                 .decode((String, Int, String, String?, String?).self)
