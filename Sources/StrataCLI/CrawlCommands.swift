@@ -43,7 +43,8 @@ struct Crawl: AsyncParsableCommand {
         @OptionGroup var http: HTTPOptions
         @Option(name: .customLong("repository"), help: "Crawl OWNER/REPO (repeatable; default: every GitHub repository in the graph).")
         var repositories: [String] = []
-        @Flag(help: "Also crawl commits (for repositories without a local clone; 24 months).") var commits = false
+        @Flag(help: "Also crawl commits (24 months) of the repositories that have none in the graph yet (no local clone ingested, no webhook); with --repository, of those named.")
+        var commits = false
         @Option(name: .customLong("base-url"), help: "The GitHub API (GitHub Enterprise: https://HOST/api/v3).") var baseURL = "https://api.github.com"
 
         func run() async throws {
@@ -59,6 +60,9 @@ struct Crawl: AsyncParsableCommand {
                     crawler.base = base.hasSuffix("/") ? String(base.dropLast()) : base
                     crawler.commits = commits
                     let repos = repositories.isEmpty ? try await GitHubCrawler.graphRepositories(strata.client, logger: strata.logger) : repositories
+                    if commits && repositories.isEmpty {
+                        crawler.commitsFor = Set(try await GitHubCrawler.repositoriesWithoutCommits(strata.client, logger: strata.logger))
+                    }
                     let started = ContinuousClock.now
                     let report = try await crawler.crawl(repos)
                     printLine("crawled \(report) in \(ContinuousClock.now - started)")

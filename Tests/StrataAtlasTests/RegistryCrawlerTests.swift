@@ -369,6 +369,11 @@ final class FakeGitHub: Sendable {
                 #expect(seen)
                 let contributors = try await strata.client.query("SELECT count(*)::int FROM atlas.contributors").decode(Int.self)
                 for try await n in contributors { #expect(n == 2, "Dana and Eve; the bot left out") }
+                // The SBOM's packages are repositories too; nebu has commits now, so a default
+                // `--commits` crawl leaves it to its clone or webhook.
+                let withoutCommits = try await GitHubCrawler.repositoriesWithoutCommits(strata.client, logger: TestEnvironment.logger)
+                #expect(!withoutCommits.contains("withObsrvr/nebu"))
+                #expect(try await GitHubCrawler.graphRepositories(strata.client, logger: TestEnvironment.logger).contains("withObsrvr/nebu"))
                 let second = try await crawler.crawl(["withObsrvr/nebu"])
                 #expect(second.appended == 0 && second.notModified == second.requests, "\(second)")
                 group.cancelAll()

@@ -12,6 +12,8 @@ public struct GitHubCrawler: Sendable {
     public var base = "https://api.github.com"
     /// Also crawl commits (the last `commitMonths` months, 100 per page, following `Link: next`).
     public var commits = false
+    /// With `commits`, only for these repositories (nil: every one crawled).
+    public var commitsFor: Set<String>?
     public var commitMonths = 24
     public var maximumCommitPages = 50
     let client: CrawlClient
@@ -46,6 +48,19 @@ public struct GitHubCrawler: Sendable {
         var repos: [String] = []
         for try await id in try await db.query("""
             SELECT canonical_id FROM atlas.vertices WHERE canonical_id LIKE 'pkg:github/%' ORDER BY canonical_id
+            """, logger: logger).decode(String.self)
+        {
+            repos.append(String(id.dropFirst("pkg:github/".count)))
+        }
+        return repos
+    }
+
+    /// The graph's GitHub repositories without any commit yet (no local clone was ingested, no push
+    /// webhook came): those whose commits a crawl should fetch.
+    public static func repositoriesWithoutCommits(_ db: PostgresClient, logger: Logger) async throws -> [String] {
+        var repos: [String] = []
+        for try await id in try await db.query("""
+            SELECT canonical_id FROM atlas.vertices WHERE canonical_id LIKE 'pkg:github/%' AND latest_commit_date IS NULL ORDER BY canonical_id
             """, logger: logger).decode(String.self)
         {
             repos.append(String(id.dropFirst("pkg:github/".count)))
@@ -103,7 +118,7 @@ public struct GitHubCrawler: Sendable {
             report.notModified += 1
         }
 
-        guard commits else { return }
+        guard commits, commitsFor?.contains(repo) ?? true else { return }
         let since = RFC3339.format(Calendar(identifier: .gregorian).date(byAdding: .month, value: -commitMonths, to: now()) ?? now())
         var url: String? = "\(base)/repos/\(repo)/commits?per_page=100&since=\(since)"
         var found: [AtlasIngest.Commit] = []
