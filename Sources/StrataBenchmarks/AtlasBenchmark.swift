@@ -141,18 +141,7 @@ public struct AtlasBenchmark: Sendable {
 
         // The same graph in memory: a full recomputation two ways, and incremental updates alone.
         progress("full recomputation...")
-        var graph = DependencyGraph()
-        for try await (id, type, project) in try await client.query("SELECT canonical_id, vertex_type, project_id FROM atlas.vertices", logger: logger)
-            .decode((String, String, String?).self) {
-            graph.addNode(id, kind: type == "repo" ? .repo : .externalPackage)
-            if let project { graph.setProject(id, project) }
-        }
-        for try await (id, status) in try await client.query("SELECT canonical_id, activity_status FROM atlas.projects", logger: logger)
-            .decode((String, String).self) { graph.setProjectStatus(id, ProjectActivityStatus(parsing: status)) }
-        var edges: [DependencyEdge] = []
-        for try await (a, b) in try await client.query("SELECT DISTINCT in_id, out_id FROM atlas.depends_on", logger: logger)
-            .decode((String, String).self) { edges.append(DependencyEdge(from: a, to: b)) }
-        graph.addEdges(edges)
+        let graph = try await AtlasBenchmark.loadGraph(client, logger: logger)
         var started = clock.now
         var engine = CriticalityEngine(graph: graph)
         report.fullBuild = clock.now - started
@@ -166,5 +155,24 @@ public struct AtlasBenchmark: Sendable {
             report.incremental.record(clock.now - t0)
         }
         return report
+    }
+}
+
+extension AtlasBenchmark {
+    /// The atlas view's graph in memory (vertices, projects' statuses, edges), for a full recomputation.
+    static func loadGraph(_ client: PostgresClient, logger: Logger) async throws -> DependencyGraph {
+        var graph = DependencyGraph()
+        for try await (id, type, project) in try await client.query("SELECT canonical_id, vertex_type, project_id FROM atlas.vertices", logger: logger)
+            .decode((String, String, String?).self) {
+            graph.addNode(id, kind: type == "repo" ? .repo : .externalPackage)
+            if let project { graph.setProject(id, project) }
+        }
+        for try await (id, status) in try await client.query("SELECT canonical_id, activity_status FROM atlas.projects", logger: logger)
+            .decode((String, String).self) { graph.setProjectStatus(id, ProjectActivityStatus(parsing: status)) }
+        var edges: [DependencyEdge] = []
+        for try await (a, b) in try await client.query("SELECT DISTINCT in_id, out_id FROM atlas.depends_on", logger: logger)
+            .decode((String, String).self) { edges.append(DependencyEdge(from: a, to: b)) }
+        graph.addEdges(edges)
+        return graph
     }
 }

@@ -238,18 +238,7 @@ public struct CrawlBenchmark: Sendable {
         try await http.shutdown()
 
         progress("full recomputation...")
-        var graph = DependencyGraph()
-        for try await (id, type, project) in try await client.query("SELECT canonical_id, vertex_type, project_id FROM atlas.vertices", logger: logger)
-            .decode((String, String, String?).self) {
-            graph.addNode(id, kind: type == "repo" ? .repo : .externalPackage)
-            if let project { graph.setProject(id, project) }
-        }
-        for try await (id, status) in try await client.query("SELECT canonical_id, activity_status FROM atlas.projects", logger: logger)
-            .decode((String, String).self) { graph.setProjectStatus(id, ProjectActivityStatus(parsing: status)) }
-        var edges: [DependencyEdge] = []
-        for try await (a, b) in try await client.query("SELECT DISTINCT in_id, out_id FROM atlas.depends_on", logger: logger)
-            .decode((String, String).self) { edges.append(DependencyEdge(from: a, to: b)) }
-        graph.addEdges(edges)
+        let graph = try await AtlasBenchmark.loadGraph(client, logger: logger)
         let t0 = clock.now
         _ = CriticalityEngine(graph: graph)
         report.fullRecompute = (clock.now - t0).seconds

@@ -35,6 +35,61 @@ struct Crawl: AsyncParsableCommand {
         }
     }
 
+    /// Runs `body` with a crawl client on this process's database, then shuts the HTTP client down
+    /// (also when `body` fails), and prints the report with the time it took.
+    static func crawling<R: CustomStringConvertible & Sendable>(
+        _ options: GlobalOptions, _ settings: CrawlSettings, _ body: @escaping @Sendable (StrataContext, CrawlClient) async throws -> R
+    ) async throws {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        do {
+            try await options.run { strata in
+                let started = ContinuousClock.now
+                let report = try await body(strata, CrawlClient(http: http, db: strata.client, settings: settings, logger: strata.logger))
+                printLine("crawled \(report) in \(ContinuousClock.now - started)")
+            }
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+        try await http.shutdown()
+    }
+
+    struct Registries: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "crates.io, npm, PyPI (+ pypistats), pub.dev, Packagist and deps.dev for the graph's external packages.")
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var http: HTTPOptions
+        @Option(name: .customLong("package"), help: "Crawl this purl (repeatable; default: every external package in the graph).")
+        var packages: [String] = []
+        @Option(name: .customLong("base-url"), help: "NAME=URL: another base URL for a registry (crates, npm, npm-downloads, pypi, pypistats, pub, packagist, depsdev, or * for all).")
+        var baseURLs: [String] = []
+        @Option(help: "Packages crawled at once.") var concurrency = 8
+
+        func validate() throws {
+            guard concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
+        }
+
+        func run() async throws {
+            var endpoints = RegistryEndpoints()
+            for assignment in baseURLs { try endpoints.set(assignment) }
+            let (packages, concurrency, configured) = (self.packages, self.concurrency, endpoints)
+            try await Crawl.crawling(options, http.settings) { strata, client in
+                var crawler = RegistryCrawler(endpoints: configured, client: client, producer: strata.producer, db: strata.client, logger: strata.logger)
+                crawler.concurrency = concurrency
+                let purls = packages.isEmpty ? try await RegistryCrawler.graphPackages(strata.client, logger: strata.logger) : packages
+                if purls.isEmpty { FileHandle.standardError.write(Data("no external packages in the graph yet (ingest SBOMs first, or name them with --package)\n".utf8)) }
+                let report = try await crawler.crawl(purls) { r in
+                    let done = r.found + r.failures.count
+                    if done > 0 && done % 100 == 0 { FileHandle.standardError.write(Data("  \(done)/\(purls.count) packages...\n".utf8)) }
+                }
+                if !report.failures.isEmpty && report.found == 0 {
+                    throw StrataError(.backend, "every package failed: \(report.failures.prefix(3).joined(separator: "; "))")
+                }
+                return report
+            }
+        }
+    }
+
     struct GitHub: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "github",
@@ -51,27 +106,17 @@ struct Crawl: AsyncParsableCommand {
             guard let host = URL(string: baseURL)?.host else { throw ValidationError("--base-url must be a URL") }
             var settings = http.settings
             settings.githubTokenHosts.insert(host)
-            let (repositories, commits, base, crawlSettings) = (self.repositories, self.commits, self.baseURL, settings)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
-            do {
-                try await options.run { strata in
-                    var crawler = GitHubCrawler(client: CrawlClient(http: client, db: strata.client, settings: crawlSettings, logger: strata.logger),
-                        producer: strata.producer, schemas: strata.schemas, logger: strata.logger)
-                    crawler.base = base.hasSuffix("/") ? String(base.dropLast()) : base
-                    crawler.commits = commits
-                    let repos = repositories.isEmpty ? try await GitHubCrawler.graphRepositories(strata.client, logger: strata.logger) : repositories
-                    if commits && repositories.isEmpty {
-                        crawler.commitsFor = Set(try await GitHubCrawler.repositoriesWithoutCommits(strata.client, logger: strata.logger))
-                    }
-                    let started = ContinuousClock.now
-                    let report = try await crawler.crawl(repos)
-                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
+            let (repositories, commits, base) = (self.repositories, self.commits, self.baseURL)
+            try await Crawl.crawling(options, settings) { strata, client in
+                var crawler = GitHubCrawler(client: client, producer: strata.producer, schemas: strata.schemas, logger: strata.logger)
+                crawler.base = base.hasSuffix("/") ? String(base.dropLast()) : base
+                crawler.commits = commits
+                let repos = repositories.isEmpty ? try await GitHubCrawler.graphRepositories(strata.client, logger: strata.logger) : repositories
+                if commits && repositories.isEmpty {
+                    crawler.commitsFor = Set(try await GitHubCrawler.repositoriesWithoutCommits(strata.client, logger: strata.logger))
                 }
-            } catch {
-                try? await client.shutdown()
-                throw error
+                return try await crawler.crawl(repos)
             }
-            try await client.shutdown()
         }
     }
 
@@ -91,80 +136,10 @@ struct Crawl: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let (urls, settings) = (self.urls, http.settings)
-            let client = HTTPClient(eventLoopGroupProvider: .singleton)
-            do {
-                try await options.run { strata in
-                    let crawler = GrantsCrawler(client: CrawlClient(http: client, db: strata.client, settings: settings, logger: strata.logger),
-                        producer: strata.producer, logger: strata.logger)
-                    let started = ContinuousClock.now
-                    let report = try await crawler.crawl(urls)
-                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
-                }
-            } catch {
-                try? await client.shutdown()
-                throw error
+            let urls = self.urls
+            try await Crawl.crawling(options, http.settings) { strata, client in
+                try await GrantsCrawler(client: client, producer: strata.producer, logger: strata.logger).crawl(urls)
             }
-            try await client.shutdown()
-        }
-    }
-
-    struct Registries: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "crates.io, npm, PyPI (+ pypistats), pub.dev, Packagist and deps.dev for the graph's external packages.")
-        @OptionGroup var options: GlobalOptions
-        @Option(name: .customLong("package"), help: "Crawl this purl (repeatable; default: every external package in the graph).")
-        var packages: [String] = []
-        @Option(name: .customLong("base-url"), help: "NAME=URL: another base URL for a registry (crates, npm, npm-downloads, pypi, pypistats, pub, packagist, depsdev, or * for all).")
-        var baseURLs: [String] = []
-        @Option(help: "Packages crawled at once.") var concurrency = 8
-        @Option(name: .customLong("per-host-concurrency"), help: "Requests in flight per host.") var perHost = 4
-        @Option(name: .customLong("rate"), help: "Requests started per second per host (0: unlimited).") var rate = 10.0
-        @Option(help: "Seconds a request may take.") var timeout = 20.0
-        @Option(help: "Retries after a network error, a timeout, a 5xx or a 429.") var retries = 4
-
-        func validate() throws {
-            guard concurrency > 0, perHost > 0, rate >= 0, timeout > 0, (0...20).contains(retries) else {
-                throw ValidationError("need --concurrency and --per-host-concurrency > 0, --rate >= 0, --timeout > 0 and --retries 0-20")
-            }
-        }
-
-        func run() async throws {
-            var endpoints = RegistryEndpoints()
-            for assignment in baseURLs { try endpoints.set(assignment) }
-            var settings = CrawlSettings()
-            settings.perHostConcurrency = perHost
-            settings.perHostRate = rate
-            settings.timeout = .milliseconds(Int64(timeout * 1000))
-            settings.retries = retries
-            settings.githubToken = ProcessInfo.processInfo.environment["GITHUB_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            let (packages, concurrency, configured, crawlSettings) = (self.packages, self.concurrency, endpoints, settings)
-            let http = HTTPClient(eventLoopGroupProvider: .singleton)
-            do {
-                try await options.run { strata in
-                    let client = CrawlClient(http: http, db: strata.client, settings: crawlSettings, logger: strata.logger)
-                    var crawler = RegistryCrawler(endpoints: configured, client: client, producer: strata.producer, db: strata.client, logger: strata.logger)
-                    crawler.concurrency = concurrency
-                    let purls = packages.isEmpty ? try await RegistryCrawler.graphPackages(strata.client, logger: strata.logger) : packages
-                    if purls.isEmpty {
-                        printLine("no external packages in the graph yet (ingest SBOMs first, or name them with --package)")
-                        return
-                    }
-                    let started = ContinuousClock.now
-                    let report = try await crawler.crawl(purls) { r in
-                        let done = r.found + r.failures.count
-                        if done > 0 && done % 100 == 0 { FileHandle.standardError.write(Data("  \(done)/\(purls.count) packages...\n".utf8)) }
-                    }
-                    printLine("crawled \(report) in \(ContinuousClock.now - started)")
-                    if !report.failures.isEmpty && report.found == 0 {
-                        throw StrataError(.backend, "every package failed: \(report.failures.prefix(3).joined(separator: "; "))")
-                    }
-                }
-            } catch {
-                try? await http.shutdown()
-                throw error
-            }
-            try await http.shutdown()
         }
     }
 }

@@ -78,6 +78,7 @@ public final class JobScheduler: Service, Sendable {
                 } catch is CancellationError {
                     break
                 } catch {
+                    Counter(label: "strata_job_scheduler_errors_total", dimensions: [("worker", settings.workerID)]).increment()
                     logger.warning("job scheduler tick failed", metadata: ["error": "\(PostgresErrors.message(error))"])
                 }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.tick) }
@@ -222,11 +223,15 @@ public final class JobScheduler: Service, Sendable {
     }
 
     func catchUp(_ state: inout LoopState) async throws {
-        let ends = try await log.endOffsets(topic: JobEvents.topic)
+        let log = self.log
+        let ends = try await withDeadline(.seconds(15), "reading the jobs topic's end offsets") { try await log.endOffsets(topic: JobEvents.topic) }
         if state.offsets.count != ends.count { state.offsets = Array(repeating: 0, count: ends.count) }
         for partition in ends.indices {
             while state.offsets[partition] < ends[partition] {
-                let batch = try await log.readBatch(topic: JobEvents.topic, partition: partition, from: state.offsets[partition], limit: 1000, maxBytes: 8 << 20)
+                let from = state.offsets[partition]
+                let batch = try await withDeadline(.seconds(15), "reading the jobs topic") {
+                    try await log.readBatch(topic: JobEvents.topic, partition: partition, from: from, limit: 1000, maxBytes: 8 << 20)
+                }
                 if batch.events.isEmpty && batch.next <= state.offsets[partition] { break }
                 for event in batch.events { state.fold.apply(event) }
                 state.offsets[partition] = batch.next

@@ -197,7 +197,7 @@ public enum JobDurations {
                 default: return nil
                 }
                 let (product, overflow) = n.multipliedReportingOverflow(by: unit)
-                guard !overflow, product <= 10 * 365 * 86400 else { return nil }
+                guard !overflow, product <= 10 * 365 * 86400, total + product <= 10 * 365 * 86400 else { return nil }
                 total += product
                 number = ""
                 any = true

@@ -122,14 +122,17 @@ public final class CrawlClient: Sendable {
     /// back after a change is appended again, and a repeated crawl is a no-op. Returns how many
     /// were appended.
     public func appendChanged(_ drafts: [EventDraft], producer: EventProducer) async throws -> Int {
+        let entities = drafts.map { "\($0.topic) \($0.key)" + ($0.payload["id"]?.stringValue.map { " \($0)" } ?? "") }
+        var last: [String: String] = [:]
+        for try await (key, digest) in try await db.query(
+            "SELECT key, digest FROM strata.crawl_last WHERE key = ANY(\(Array(Set(entities))))", logger: logger
+        ).decode((String, String).self) {
+            last[key] = digest
+        }
         var fresh: [(draft: EventDraft, entity: String, digest: String)] = []
-        for var draft in drafts {
-            let entity = "\(draft.topic) \(draft.key)" + (draft.payload["id"]?.stringValue.map { " \($0)" } ?? "")
+        for (var draft, entity) in zip(drafts, entities) {
             let digest = SHA256.hash(data: Array(JSONWriter.string(draft.payload).utf8)).prefix(16).map { String(format: "%02x", $0) }.joined()
-            var previous: String?
-            for try await d in try await db.query("SELECT digest FROM strata.crawl_last WHERE key = \(entity)", logger: logger).decode(String.self) {
-                previous = d
-            }
+            let previous = last[entity]
             if previous == digest { continue }
             if let earlier = fresh.firstIndex(where: { $0.entity == entity }) { fresh.remove(at: earlier) }  // the page's last word wins
             let name = SHA256.hash(data: Array(entity.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
@@ -264,17 +267,21 @@ public final class CrawlClient: Sendable {
     }
 
     /// `Retry-After` (seconds or an HTTP date), else GitHub's `x-ratelimit-reset` (epoch seconds).
+    /// A server's number is clamped to a day (and NaN or infinity ignored), so no header can trap.
     static func wait(_ headers: HTTPHeaders, fallback: Duration, now: Date = Date()) -> Duration {
+        func seconds(_ s: Double) -> Duration? {
+            s.isFinite ? .milliseconds(Int64(min(max(0, s), 86400) * 1000)) : nil
+        }
         if let value = headers.first(name: "Retry-After") {
-            if let seconds = Double(value.trimmingCharacters(in: .whitespaces)) { return .milliseconds(Int64(max(0, seconds) * 1000)) }
+            if let wait = Double(value.trimmingCharacters(in: .whitespaces)).flatMap(seconds) { return wait }
             let formatter = DateFormatter()
             formatter.locale = Locale(identifier: "en_US_POSIX")
             formatter.timeZone = TimeZone(identifier: "GMT")
             formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-            if let date = formatter.date(from: value) { return .milliseconds(Int64(max(0, date.timeIntervalSince(now)) * 1000)) }
+            if let wait = formatter.date(from: value).flatMap({ seconds($0.timeIntervalSince(now)) }) { return wait }
         }
-        if let reset = headers.first(name: "x-ratelimit-reset").flatMap(Double.init) {
-            return .milliseconds(Int64(max(0, reset - now.timeIntervalSince1970) * 1000) + 1000)
+        if let wait = headers.first(name: "x-ratelimit-reset").flatMap(Double.init).flatMap({ seconds($0 - now.timeIntervalSince1970 + 1) }) {
+            return wait
         }
         return fallback
     }
