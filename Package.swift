@@ -32,7 +32,7 @@ let package = Package(
     ],
     targets: [
         // C shim over the system's libzstd: payload compression.
-        // glibc's posix_spawn extensions, for running initdb/pg_ctl without leaking descriptors.
+        // glibc's posix_spawn extensions (SpawnedProcess): children get no descriptor they were not given.
         .target(name: "CStrataShims"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CZstd", path: "Sources/CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
@@ -46,6 +46,7 @@ let package = Package(
             name: "StrataCore",
             dependencies: [
                 "CZstd",
+                "CStrataShims",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
@@ -59,7 +60,6 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
-                "CStrataShims",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -186,7 +186,6 @@ let package = Package(
         .target(
             name: "StrataJobs",
             dependencies: [
-                "CStrataShims",
                 "StrataCore",
                 "StrataPostgres",
                 "StrataProjections",

@@ -121,18 +121,10 @@ public struct XDRBenchmark: Sendable {
                     xdr.LedgerCloseMeta.from_xdr_bytes(b); n += 1
             print(json.dumps({"rate": n / (time.perf_counter() - start), "version": stellar_sdk.__version__}))
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script, input, String(seconds)]
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let json = try? JSONParser.parse(Array(output)), let rate = json["rate"]?.doubleValue else {
+        let run = try SpawnedProcess.run(python, ["-c", script, input, String(seconds)], timeout: .seconds(seconds * 4 + 120))
+        let output = run.stdout
+        let errors = run.stderr
+        guard run.status == .exited(0), let json = try? JSONParser.parse(Array(output)), let rate = json["rate"]?.doubleValue else {
             throw StrataError(.invalidConfiguration, "the stellar-sdk reference failed (\(python)): \(String(decoding: errors, as: UTF8.self).suffix(600))")
         }
         return (rate, json["version"]?.stringValue ?? "?")

@@ -306,10 +306,12 @@ public final class JobScheduler: Service, Sendable {
         environment["STRATA_JOB_ATTEMPT"] = String(attempt)
         let output = FileManager.default.temporaryDirectory.appendingPathComponent("strata-job-\(UUID().uuidString.prefix(8)).log")
         defer { try? FileManager.default.removeItem(at: output) }
-        let child: ChildProcess
+        // Its own process group (a timeout or cancel reaches whatever it started, a shell's children
+        // too), stdin from /dev/null, stdout and stderr to a file, no other descriptor of this process.
+        let child: SpawnedProcess
         do {
-            child = try ChildProcess.spawn(executable, arguments, searchPath: searchPath, environment: environment,
-                directory: settings.workingDirectory?.path, output: output.path)
+            child = try SpawnedProcess.spawn(executable, arguments, searchPath: searchPath, environment: environment,
+                directory: settings.workingDirectory?.path, stdout: output.path, processGroup: true)
         } catch {
             return Outcome(conclusion: .failed, error: "\(error)")
         }
@@ -320,7 +322,7 @@ public final class JobScheduler: Service, Sendable {
         var lastLine = ""
         var stopReason: String?
         var terminatedAt: ContinuousClock.Instant?
-        var status: ChildProcess.Status?
+        var status: SpawnedProcess.Status?
         while true {
             status = child.poll()
             if status != nil { break }

@@ -29,15 +29,9 @@ struct ScratchGitRepository {
     }
 
     static func git(_ args: [String], in dir: URL, env: [String: String] = [:]) throws {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["git", "-C", dir.path] + args
-        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        p.waitUntilExit()
-        guard p.terminationStatus == 0 else { throw StrataError(.invalidInput, "git \(args) failed") }
+        let run = try SpawnedProcess.run("git", ["-C", dir.path] + args, searchPath: true,
+            environment: ProcessInfo.processInfo.environment.merging(env) { _, new in new }, timeout: .seconds(120))
+        guard run.status == .exited(0) else { throw StrataError(.invalidInput, "git \(args) failed: \(String(decoding: run.stderr, as: UTF8.self))") }
     }
 
     func remove() { try? FileManager.default.removeItem(at: path) }

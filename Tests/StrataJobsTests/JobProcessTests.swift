@@ -12,7 +12,7 @@ import StrataTestSupport
 import Testing
 
 /// Three `strata work` processes scheduling the same jobs file.
-@Suite(.serialized) struct JobProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct JobProcessTests {
     /// One runner per job across three processes; SIGKILL of the runner mid-run: the run's attempt
     /// ends `failed` (never stuck `running`) once its lease expires, and another process retries it.
     /// Then the routes: the job's status and history, a run asked for over HTTP, a cancel refused

@@ -18,7 +18,7 @@ final class TestClock: Sendable {
 }
 
 /// The scheduler against a real PostgreSQL, with an injected clock for schedules.
-@Suite(.serialized) struct SchedulerTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct SchedulerTests {
     static func utc(_ text: String) -> Date { RFC3339.parse(text)! }
 
     /// The jobs topic's events, decoded.

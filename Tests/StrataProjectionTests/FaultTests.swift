@@ -18,7 +18,7 @@ import Testing
 /// applied twice, and SIGTERM stops both processes within 10 s.
 ///
 /// The cluster is private to this test (the shared one serves the other tests).
-@Suite(.serialized) struct FaultTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct FaultTests {
     final class Shared: Sendable {
         let observations = Mutex(Observations())
         let stop = Atomic<Bool>(false)

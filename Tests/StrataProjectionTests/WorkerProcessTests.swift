@@ -8,7 +8,7 @@ import StrataTestSupport
 import Testing
 
 /// Real worker processes: crashes (SIGKILL) and leases between several workers.
-@Suite(.serialized) struct WorkerProcessTests {
+@Suite(.serialized, .timeLimit(.minutes(10))) struct WorkerProcessTests {
     /// Kills a worker at random points while it applies 50 batches, restarts it each time, and
     /// checks the view equals an uninterrupted build: no event lost, none applied twice.
     /// On Kafka, the workers read a mock cluster in this process over its bootstrap list.

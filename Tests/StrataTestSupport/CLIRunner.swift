@@ -1,4 +1,5 @@
 import Foundation
+import StrataCore
 
 /// Runs the built `strata` executable, as a user would.
 public enum CLIRunner {
@@ -19,25 +20,14 @@ public enum CLIRunner {
         return TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/strata")
     }
 
+    /// No CLI call of the suite takes this long; one that does is killed and fails the test.
+    public static let deadline = Duration.seconds(600)
+
     public static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> Output {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        process.currentDirectoryURL = TestEnvironment.repositoryRoot
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let input = Pipe()
-        let out = Pipe()
-        let err = Pipe()
-        process.standardInput = input
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin.utf8))
-        try input.fileHandleForWriting.close()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Output(status: process.terminationStatus, stdout: String(decoding: stdoutData, as: UTF8.self),
-            stderr: String(decoding: stderrData, as: UTF8.self))
+        let output = try SpawnedProcess.run(executable.path, arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            directory: TestEnvironment.repositoryRoot.path, input: Data(stdin.utf8), timeout: deadline)
+        return Output(status: output.status.shellStatus, stdout: String(decoding: output.stdout, as: UTF8.self),
+            stderr: String(decoding: output.stderr, as: UTF8.self))
     }
 }

@@ -1,12 +1,18 @@
 import Foundation
+import StrataCore
+import Synchronization
 
 /// A `strata work` process, started and killed like an operator (or a crash) would.
-public final class WorkerProcess: @unchecked Sendable {
-    // @unchecked: `process` is only touched from the creating test task; Process itself is
-    // thread-safe for terminate/isRunning.
-    let process = Process()
+///
+/// Spawned through SpawnedProcess (posix_spawn, no leaked descriptors) and reaped with waitpid:
+/// Foundation's Process would notice this process's exit only once every process that inherited
+/// its descriptors had ended (another worker started meanwhile), and its waits have no deadline.
+public final class WorkerProcess: Sendable {
+    let child: SpawnedProcess
     public let id: String
     let log: URL
+    /// The exit status, once reaped.
+    private let status = Mutex<SpawnedProcess.Status?>(nil)
 
     public convenience init(
         databaseURL: String, id: String, extraArguments: [String] = [], topology: URL? = nil, environment: [String: String] = [:]
@@ -20,53 +26,59 @@ public final class WorkerProcess: @unchecked Sendable {
     public init(arguments: [String], id: String, environment: [String: String] = [:]) throws {
         self.id = id
         log = FileManager.default.temporaryDirectory.appendingPathComponent("strata-worker-\(id)-\(UUID().uuidString.prefix(6)).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
-        process.executableURL = CLIRunner.executable
-        process.arguments = arguments
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
-        process.currentDirectoryURL = TestEnvironment.repositoryRoot
-        let handle = try FileHandle(forWritingTo: log)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        child = try SpawnedProcess.spawn(CLIRunner.executable.path, arguments,
+            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
+            directory: TestEnvironment.repositoryRoot.path, stdout: log.path)
     }
 
-    public var pid: Int32 { process.processIdentifier }
-    public var isRunning: Bool { process.isRunning }
+    public var pid: Int32 { child.pid }
+    public var isRunning: Bool { !reaped() }
 
     /// Whether it ended by SIGKILL.
-    public var wasKilled: Bool {
-        !process.isRunning && process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL
-    }
+    public var wasKilled: Bool { reaped() && status.withLock { $0 } == .signaled(SIGKILL) }
 
-    /// SIGKILL: no clean-up, no lease release: a crash.
+    /// How long `kill()` and `stop()` wait for the exit before they give up (and SIGKILL).
+    public static let exitDeadline = Duration.seconds(60)
+
+    /// SIGKILL: no clean-up, no lease release: a crash. Waits (bounded) until it is reaped.
     public func kill() {
-        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        child.signal(SIGKILL)
+        waitForExit(.seconds(30))
     }
 
-    /// SIGTERM and wait: a graceful stop.
+    /// SIGTERM and wait (bounded: SIGKILL after `exitDeadline`): a graceful stop.
     public func stop() {
-        if process.isRunning { process.terminate() }
-        process.waitUntilExit()
+        guard !reaped() else { return }
+        child.signal(SIGTERM)
+        if !waitForExit(Self.exitDeadline) {
+            child.signal(SIGKILL)
+            waitForExit(.seconds(30))
+        }
     }
 
-    /// Whether the process has exited, reaping it (`waitpid`, not Foundation's run-loop wait, which
-    /// can spin forever on a child that exited while the test process was busy elsewhere).
+    @discardableResult
+    private func waitForExit(_ timeout: Duration) -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while !reaped() {
+            if ContinuousClock.now >= deadline { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
+    /// Whether the process has exited, reaping it (`waitpid`).
     public func reaped() -> Bool {
-        var status: Int32 = 0
-        let r = waitpid(pid, &status, WNOHANG)
-        return r == pid || (r == -1 && errno == ECHILD)
+        status.withLock { status in
+            if status == nil { status = child.poll() }
+            return status != nil
+        }
     }
 
     /// SIGTERM, then waits up to `timeout`; returns how long the process took to exit, or nil if it
     /// was still running then (it is then killed).
     public func stop(within timeout: Duration) async -> Duration? {
         let start = ContinuousClock.now
-        Foundation.kill(pid, SIGTERM)
+        child.signal(SIGTERM)
         while !reaped() {
             if ContinuousClock.now - start > timeout {
                 await killAndReap()
@@ -77,16 +89,19 @@ public final class WorkerProcess: @unchecked Sendable {
         return ContinuousClock.now - start
     }
 
-    /// SIGKILL and reap, without Foundation's wait.
+    /// SIGKILL and reap.
     public func killAndReap() async {
-        Foundation.kill(pid, SIGKILL)
-        for _ in 0..<100 where !reaped() { try? await Task.sleep(for: .milliseconds(50)) }
+        child.signal(SIGKILL)
+        for _ in 0..<600 where !reaped() { try? await Task.sleep(for: .milliseconds(50)) }
     }
 
     public var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 
     deinit {
-        if !reaped() { Foundation.kill(pid, SIGKILL) }
+        if !reaped() {
+            child.signal(SIGKILL)
+            waitForExit(.seconds(10))
+        }
         try? FileManager.default.removeItem(at: log)
     }
 }

@@ -201,26 +201,23 @@ public struct AtlasIngest: Sendable {
 
 /// Runs git and returns its standard output.
 enum GitCommand {
+    /// A `git log` of a large repository takes seconds; a git waiting on a lock or a credential
+    /// prompt is stopped here.
+    static let deadline = Duration.seconds(600)
+
     static func run(_ arguments: [String], path: String) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["git"] + arguments
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIT_TERMINAL_PROMPT"] = "0"
+        let output: SpawnedProcess.Output
         do {
-            try process.run()
+            output = try SpawnedProcess.run("git", arguments, searchPath: true, environment: environment, timeout: deadline)
         } catch {
-            throw StrataError(.invalidInput, "cannot run git: \(error.localizedDescription)", at: InputLocation(source: path))
+            throw StrataError(.invalidInput, "cannot run git: \(error)", at: InputLocation(source: path))
         }
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw StrataError(.invalidInput, "git \(arguments.dropFirst(2).first ?? "") failed: \(String(decoding: errors, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))",
+        guard output.status == .exited(0) else {
+            throw StrataError(.invalidInput, "git \(arguments.dropFirst(2).first ?? "") failed: \(String(decoding: output.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))",
                 at: InputLocation(source: path))
         }
-        return String(decoding: data, as: UTF8.self)
+        return String(decoding: output.stdout, as: UTF8.self)
     }
 }

@@ -1,4 +1,3 @@
-import CStrataShims
 import Foundation
 import StrataCore
 
@@ -327,7 +326,7 @@ struct PostgresTools {
 
 /// Runs a command and collects its combined output.
 ///
-/// posix_spawn rather than Foundation's Process: `pg_ctl start` leaves a postmaster running, and
+/// Through SpawnedProcess, not Foundation's Process: `pg_ctl start` leaves a postmaster running, and
 /// Process leaks descriptors into it that it then waits on, so it would never see pg_ctl exit. Here
 /// the child gets only stdin (/dev/null) and stdout/stderr (a file); every other descriptor is closed.
 enum Shell {
@@ -336,37 +335,25 @@ enum Shell {
         var output: String
     }
 
+    /// initdb, pg_ctl (whose own waits are shorter) and psql all finish well within this.
+    static let deadline = Duration.seconds(600)
+
     static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], currentDirectory: String? = nil) throws -> Result {
         let outputPath = NSTemporaryDirectory() + "strata-shell-\(UUID().uuidString).out"
         defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        strata_spawn_add_closefrom(&actions, 3)
-        if let currentDirectory { strata_spawn_add_chdir(&actions, currentDirectory) }
-
-        let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }.map { "\($0.key)=\($0.value)" }
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = env.map { strdup($0) } + [nil]
-        defer {
-            argv.forEach { free($0) }
-            envp.forEach { free($0) }
+        let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let child: SpawnedProcess
+        do {
+            child = try SpawnedProcess.spawn(executable, arguments, environment: env, directory: currentDirectory, stdout: outputPath)
+        } catch {
+            throw StrataError(.embeddedDatabase, "cannot run \(executable): \(error)")
         }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
-        guard spawned == 0 else {
-            throw StrataError(.embeddedDatabase, "cannot run \(executable): \(String(cString: strerror(spawned)))")
-        }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw StrataError(.embeddedDatabase, "waiting for \(executable) failed (errno \(errno))") }
+        guard let status = child.waitBlocking(timeout: deadline) else {
+            child.signal(SIGKILL)
+            _ = child.waitBlocking(timeout: .seconds(5))
+            throw StrataError(.embeddedDatabase, "\(executable) \(arguments.first ?? "") did not finish within \(deadline); killed")
         }
         let output = FileManager.default.contents(atPath: outputPath) ?? Data()
-        // WIFEXITED / WEXITSTATUS, which Swift does not import as functions.
-        let exitCode: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Result(status: exitCode, output: String(decoding: output, as: UTF8.self))
+        return Result(status: status.shellStatus, output: String(decoding: output, as: UTF8.self))
     }
 }
