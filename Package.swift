@@ -40,6 +40,8 @@ let package = Package(
         // the rd_kafka_vu_t union, C callbacks).
         .systemLibrary(name: "CRdKafka", path: "Sources/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
         .target(name: "CRdKafkaShims", dependencies: ["CRdKafka"]),
+        // libsecp256k1 (Debian's libsecp256k1-dev): verifying atproto commits signed with K-256 keys.
+        .systemLibrary(name: "CSecp256k1", path: "Sources/CSecp256k1", pkgConfig: "libsecp256k1", providers: [.apt(["libsecp256k1-dev"])]),
 
         // The model: envelopes, topics, the EventLog contract, validation, JSON.
         .target(
@@ -181,6 +183,18 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // ATProto's data model, pure (no database, no HTTP): DAG-CBOR, CIDs, CAR files, the MST,
+        // commits, identifier syntax.
+        .target(
+            name: "StrataATProto",
+            dependencies: [
+                "StrataCore",
+                "CSecp256k1",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Jobs as events: the jobs file, the scheduler (one runner per job through leases), the
         // jobs projection and its routes.
         .target(
@@ -290,6 +304,11 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/StrataTestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "StrataATProtoTests",
+            dependencies: ["StrataATProto", "StrataCore", "StrataTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

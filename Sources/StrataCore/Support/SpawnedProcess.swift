@@ -146,7 +146,7 @@ public struct SpawnedProcess: Sendable {
         defer {
             for path in [paths.stdin, paths.stdout, paths.stderr] { _ = unlink(path) }
         }
-        if let input { FileManager.default.createFile(atPath: paths.stdin, contents: input, attributes: [.posixPermissions: 0o600]) }
+        if let input { _ = FileManager.default.createFile(atPath: paths.stdin, contents: input, attributes: [.posixPermissions: 0o600]) }
         let child = try spawn(executable, arguments, searchPath: searchPath, environment: environment, directory: directory,
             stdin: input == nil ? "/dev/null" : paths.stdin, stdout: paths.stdout, stderr: paths.stderr, processGroup: true)
         guard let status = child.waitBlocking(timeout: timeout) else {

@@ -1,0 +1,195 @@
+import Crypto
+
+/// The Merkle Search Tree of an atproto repository (fanout 4: a key's height is the number of
+/// leading zero bit pairs of its sha-256), walked and checked from blocks, or built from records.
+public enum MST {
+    public struct Entry: Hashable, Sendable {
+        public var key: String
+        public var value: CID
+
+        public init(key: String, value: CID) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    /// A key's layer: leading zero bits of sha256(key), halved and rounded down.
+    public static func height(of key: some Sequence<UInt8>) -> Int {
+        var zeros = 0
+        for byte in SHA256.hash(data: Array(key)) {
+            if byte == 0 {
+                zeros += 8
+                continue
+            }
+            zeros += byte.leadingZeroBitCount
+            break
+        }
+        return zeros / 2
+    }
+
+    public static func height(of key: String) -> Int { height(of: key.utf8) }
+
+    /// Length of the common prefix of two keys, in bytes.
+    public static func commonPrefixLength(_ a: some Sequence<UInt8>, _ b: some Sequence<UInt8>) -> Int {
+        zip(a, b).prefix { $0 == $1 }.count
+    }
+
+    /// The entries under `root`, in key order, reading nodes from `blocks`. Checked: every node is
+    /// present and well formed, key prefixes are consistent, keys are valid repository paths in
+    /// strictly increasing order, and every key sits at the layer its hash gives.
+    public static func walk(root: CID, blocks: [CID: [UInt8]]) throws(ATProtoError) -> [Entry] {
+        var out: [Entry] = []
+        var nodes = 0
+        try walk(root, layer: nil, blocks: blocks, into: &out, nodes: &nodes)
+        return out
+    }
+
+    private static func walk(_ cid: CID, layer: Int?, blocks: [CID: [UInt8]], into out: inout [Entry], nodes: inout Int) throws(ATProtoError) {
+        nodes += 1
+        guard nodes <= 10_000_000 else { throw ATProtoError("MST has more than 10,000,000 nodes") }
+        guard let data = blocks[cid] else { throw ATProtoError("MST node \(cid) is missing from the blocks") }
+        let node: CBORValue
+        do { node = try DagCBOR.decode(data) } catch { throw ATProtoError("MST node \(cid): \(error.description)") }
+        guard let map = node.mapValue, let entries = map["e"]?.arrayValue, let left = map["l"], map.count == 2 else {
+            throw ATProtoError("MST node \(cid) is not {e, l}")
+        }
+        func pointer(_ value: CBORValue?, _ what: String) throws(ATProtoError) -> CID? {
+            switch value {
+            case .link(let c): return c
+            case .null: return nil
+            default: throw ATProtoError("MST node \(cid): \(what) is neither a CID nor null")
+            }
+        }
+        // The node's layer: its keys' height (all equal), else one below its parent's.
+        var nodeLayer = layer
+        var keys: [[UInt8]] = []
+        var previous: [UInt8] = []
+        var parsed: [(key: String, value: CID, tree: CID?)] = []
+        for (i, entry) in entries.enumerated() {
+            guard let e = entry.mapValue, e.count == 4, let p = e["p"]?.integerValue, let suffix = e["k"]?.bytesValue,
+                let value = e["v"]?.linkValue
+            else { throw ATProtoError("MST node \(cid): entry \(i) is not {k, p, t, v}") }
+            guard p >= 0, p <= previous.count, i > 0 || p == 0 else {
+                throw ATProtoError("MST node \(cid): entry \(i) shares \(p) bytes with a \(previous.count)-byte key")
+            }
+            let keyBytes = Array(previous.prefix(Int(p))) + suffix
+            guard let key = String(validating: keyBytes, as: UTF8.self), Syntax.isValidRepoPath(key) else {
+                throw ATProtoError("MST node \(cid): entry \(i)'s key '\(String(decoding: keyBytes, as: UTF8.self).prefix(200))' is not a collection/rkey path")
+            }
+            let h = height(of: keyBytes)
+            if let l = nodeLayer, l != h {
+                throw ATProtoError("MST node \(cid): key '\(key)' has height \(h) in a node of layer \(l)")
+            }
+            nodeLayer = h
+            keys.append(keyBytes)
+            previous = keyBytes
+            parsed.append((key, value, try pointer(e["t"], "entry \(i)'s subtree")))
+        }
+        let childLayer = nodeLayer.map { $0 - 1 }
+        if let l = childLayer, l < 0, try pointer(left, "the left subtree") != nil || parsed.contains(where: { $0.tree != nil }) {
+            throw ATProtoError("MST node \(cid) at layer 0 has a subtree")
+        }
+        func checkOrder(_ key: String) throws(ATProtoError) {
+            if let last = out.last, !last.key.utf8.lexicographicallyPrecedes(key.utf8) {
+                throw ATProtoError("MST key '\(key)' does not sort after '\(last.key)'")
+            }
+        }
+        if let l = try pointer(left, "the left subtree") {
+            try walk(l, layer: childLayer, blocks: blocks, into: &out, nodes: &nodes)
+        }
+        for entry in parsed {
+            try checkOrder(entry.key)
+            out.append(Entry(key: entry.key, value: entry.value))
+            if let t = entry.tree { try walk(t, layer: childLayer, blocks: blocks, into: &out, nodes: &nodes) }
+        }
+    }
+
+    /// Builds the tree of `entries` (any order; keys unique): its root CID and every node's block.
+    public static func build(_ entries: [Entry]) throws(ATProtoError) -> (root: CID, blocks: [CID: [UInt8]]) {
+        let sorted = entries.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        for (a, b) in zip(sorted, sorted.dropFirst()) where a.key == b.key {
+            throw ATProtoError("MST key '\(a.key)' given twice")
+        }
+        let withHeights = sorted.map { (entry: $0, height: height(of: $0.key)) }
+        var blocks: [CID: [UInt8]] = [:]
+        let top = withHeights.map(\.height).max() ?? 0
+        let root = node(withHeights[...], layer: top, blocks: &blocks)
+        return (root, blocks)
+    }
+
+    private static func node(_ entries: ArraySlice<(entry: Entry, height: Int)>, layer: Int, blocks: inout [CID: [UInt8]]) -> CID {
+        var left: CBORValue = .null
+        var encoded: [CBORValue] = []
+        var previous: [UInt8] = []
+        func subtree(_ run: ArraySlice<(entry: Entry, height: Int)>, _ blocks: inout [CID: [UInt8]]) -> CBORValue {
+            run.isEmpty ? .null : .link(node(run, layer: layer - 1, blocks: &blocks))
+        }
+        var runStart = entries.startIndex
+        for i in entries.indices where entries[i].height == layer {
+            let tree = subtree(entries[runStart..<i], &blocks)
+            if encoded.isEmpty {
+                left = tree
+            } else if case .map(var last) = encoded[encoded.count - 1] {
+                last["t"] = tree
+                encoded[encoded.count - 1] = .map(last)
+            }
+            let key = Array(entries[i].entry.key.utf8)
+            let shared = commonPrefixLength(previous, key)
+            encoded.append(.map(["p": .integer(Int64(shared)), "k": .bytes(Array(key[shared...])), "v": .link(entries[i].entry.value), "t": .null]))
+            previous = key
+            runStart = i + 1
+        }
+        let tail = subtree(entries[runStart...], &blocks)
+        if encoded.isEmpty {
+            left = tail
+        } else if case .map(var last) = encoded[encoded.count - 1] {
+            last["t"] = tail
+            encoded[encoded.count - 1] = .map(last)
+        }
+        let bytes = DagCBOR.encode(.map(["e": .array(encoded), "l": left]))
+        let cid = CID.compute(bytes)
+        blocks[cid] = bytes
+        return cid
+    }
+}
+
+/// A signed repository commit (repo format v2 or v3).
+public struct RepoCommit: Sendable, Equatable {
+    public var did: String
+    public var version: Int
+    public var data: CID
+    public var rev: String
+    public var prev: CID?
+    public var sig: [UInt8]
+    /// The DAG-CBOR bytes that were signed: the commit without `sig`.
+    public var unsignedBytes: [UInt8]
+
+    public init(_ value: CBORValue) throws(ATProtoError) {
+        guard var map = value.mapValue else { throw ATProtoError("the commit is not a map") }
+        guard let did = map["did"]?.stringValue, Syntax.isValidDID(did) else { throw ATProtoError("the commit's did is missing or invalid") }
+        guard let version = map["version"]?.integerValue, version == 2 || version == 3 else {
+            throw ATProtoError("the commit's version is \(map["version"].map { "\($0)" } ?? "missing"); versions 2 and 3 are read")
+        }
+        guard let data = map["data"]?.linkValue else { throw ATProtoError("the commit has no data CID") }
+        guard let sig = map["sig"]?.bytesValue else { throw ATProtoError("the commit has no signature") }
+        let rev: String
+        if version == 3 {
+            guard let r = map["rev"]?.stringValue, Syntax.isValidTID(r) else { throw ATProtoError("the commit's rev is missing or not a TID") }
+            rev = r
+        } else {
+            rev = map["rev"]?.stringValue ?? ""
+        }
+        switch map["prev"] {
+        case .link(let c): prev = c
+        case .null, nil: prev = nil
+        default: throw ATProtoError("the commit's prev is neither a CID nor null")
+        }
+        self.did = did
+        self.version = Int(version)
+        self.data = data
+        self.rev = rev
+        self.sig = sig
+        map["sig"] = nil
+        unsignedBytes = DagCBOR.encode(.map(map))
+    }
+}
