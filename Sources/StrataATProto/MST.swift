@@ -73,8 +73,8 @@ public enum MST {
                 throw ATProtoError("MST node \(cid): entry \(i) shares \(p) bytes with a \(previous.count)-byte key")
             }
             let keyBytes = Array(previous.prefix(Int(p))) + suffix
-            guard let key = String(validating: keyBytes, as: UTF8.self), Syntax.isValidRepoPath(key) else {
-                throw ATProtoError("MST node \(cid): entry \(i)'s key '\(String(decoding: keyBytes, as: UTF8.self).prefix(200))' is not a collection/rkey path")
+            guard let key = String(validating: keyBytes, as: UTF8.self), Syntax.isValidMSTKey(key) else {
+                throw ATProtoError("MST node \(cid): entry \(i)'s key '\(String(decoding: keyBytes, as: UTF8.self).prefix(200))' is not a valid MST key (collection/rkey)")
             }
             let h = height(of: keyBytes)
             if let l = nodeLayer, l != h {

@@ -76,11 +76,18 @@ public enum Syntax {
     /// A DID or a handle.
     public static func isValidATIdentifier(_ s: String) -> Bool { isValidDID(s) || isValidHandle(s) }
 
-    /// `collection/rkey`, as an MST key: a valid NSID and record key, at most 1024 bytes.
-    public static func isValidRepoPath(_ s: String) -> Bool {
-        guard s.utf8.count <= 1024 else { return false }
-        let parts = s.split(separator: "/", omittingEmptySubsequences: false)
-        return parts.count == 2 && isValidNSID(String(parts[0])) && isValidRecordKey(String(parts[1]))
+    /// An MST key: `collection/rkey`, both parts non-empty, letters, digits and `_~.:-`, at most
+    /// 1024 bytes (the repository spec's rule; it does not require the collection to be an NSID).
+    public static func isValidMSTKey(_ s: String) -> Bool {
+        let b = Array(s.utf8)
+        guard b.count <= 1024 else { return false }
+        let parts = b.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty else { return false }
+        return parts.allSatisfy { part in
+            part.allSatisfy {
+                isAlnum($0) || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "~") || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: "-")
+            }
+        }
     }
 
     /// `at://AUTHORITY[/COLLECTION[/RKEY]]`: a DID or handle, an NSID, a record key; no query,

@@ -252,3 +252,28 @@ import Testing
         #expect(!repo.commit.isSigned(by: try ATProtoPublicKey(didKey: "did:key:zDnaembgSGUhZULN2Caob4HLJPaxBh92N7rtH21TErzqf8HQo"), allowHighS: true))
     }
 }
+
+/// The MST against the firehose commit-proof fixtures: trees built from the keys before and after
+/// a commit have the fixtures' roots, and the proof's blocks are nodes of the tree after it.
+@Suite struct MSTProofFixtureTests {
+    @Test func treesBeforeAndAfterEachCommitHaveTheFixturesRoots() throws {
+        let fixtures = try #require(try ATProtoDataModelTests.json("firehose/commit-proof-fixtures.json").arrayValue)
+        #expect(fixtures.count == 6)
+        for f in fixtures {
+            let comment = f["comment"]?.stringValue ?? ""
+            let leaf = try CID(string: try #require(f["leafValue"]?.stringValue))
+            let keys = try #require(f["keys"]?.arrayValue).compactMap(\.stringValue)
+            let adds = try #require(f["adds"]?.arrayValue).compactMap(\.stringValue)
+            let dels = Set(try #require(f["dels"]?.arrayValue).compactMap(\.stringValue))
+            let before = try MST.build(keys.map { MST.Entry(key: $0, value: leaf) })
+            #expect(before.root.string == f["rootBeforeCommit"]?.stringValue, "\(comment): root before")
+            let afterKeys = keys.filter { !dels.contains($0) } + adds
+            let after = try MST.build(afterKeys.map { MST.Entry(key: $0, value: leaf) })
+            #expect(after.root.string == f["rootAfterCommit"]?.stringValue, "\(comment): root after")
+            #expect(try MST.walk(root: after.root, blocks: after.blocks).map(\.key) == afterKeys.sorted())
+            for proof in try #require(f["blocksInProof"]?.arrayValue).compactMap(\.stringValue) {
+                #expect(after.blocks[try CID(string: proof)] != nil, "\(comment): proof block \(proof) is a node of the tree after")
+            }
+        }
+    }
+}
