@@ -195,6 +195,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // The ATProto index: the atproto topic's events, its projection and routes, CAR ingest.
+        .target(
+            name: "StrataATProtoIndex",
+            dependencies: [
+                "StrataATProto",
+                "StrataCore",
+                "StrataProjections",
+                "StrataAPI",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // Jobs as events: the jobs file, the scheduler (one runner per job through leases), the
         // jobs projection and its routes.
         .target(
@@ -221,6 +236,7 @@ let package = Package(
             dependencies: [
                 "StrataKafka",
                 "StrataAtlas",
+                "StrataATProtoIndex",
                 "StrataLedger",
                 "StrataJobs",
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -263,6 +279,7 @@ let package = Package(
             name: "StrataCLI",
             dependencies: [
                 "StrataKafka",
+                "StrataATProtoIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataAtlas",
                 "StrataLedger",
@@ -308,7 +325,11 @@ let package = Package(
         ),
         .testTarget(
             name: "StrataATProtoTests",
-            dependencies: ["StrataATProto", "StrataCore", "StrataTestSupport"],
+            dependencies: [
+                "StrataATProto", "StrataATProtoIndex", "StrataCore", "StrataTestSupport", "StrataProjections", "StrataAPI", "StrataApp",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: swiftSettings
         ),
         .testTarget(

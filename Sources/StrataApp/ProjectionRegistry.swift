@@ -1,3 +1,4 @@
+import StrataATProtoIndex
 import StrataAtlas
 import StrataJobs
 import StrataCore
@@ -7,7 +8,7 @@ import StrataProjections
 /// Every projection this build of Strata runs.
 public enum ProjectionRegistry {
     public static func all() -> [any Projection] {
-        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection(), JobsProjection()]
+        [DemoCountsProjection(), LedgerBronzeProjection(), LedgerSilverProjection(), LedgerIndexProjection(), AtlasProjection(), JobsProjection(), ATProtoIndexProjection()]
     }
 
     /// The projections whose topics the topology declares (a deployment may leave domains out).

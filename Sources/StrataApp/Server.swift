@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import StrataAPI
+import StrataATProtoIndex
 import StrataAtlas
 import StrataJobs
 import StrataCore
@@ -33,7 +34,7 @@ public struct ServerSettings: Sendable {
 
 /// Domain modules add their read routes here.
 public enum RouteRegistry {
-    public static func all(oidc: GitHubOIDCVerifier? = nil) -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes(oidc: oidc), JobRoutes()] }
+    public static func all(oidc: GitHubOIDCVerifier? = nil) -> [any APIRoutes] { [LedgerRoutes(), AtlasRoutes(oidc: oidc), JobRoutes(), ATProtoRoutes()] }
 }
 
 extension StrataContext {

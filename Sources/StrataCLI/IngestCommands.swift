@@ -4,13 +4,14 @@ import Foundation
 import Logging
 import StrataApp
 import StrataCore
+import StrataATProtoIndex
 import StrataAtlas
 import StrataLedger
 
 struct Ingest: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Append events from source files: Stellar ledger exports, SBOMs, grants, git history, registry data.",
-        subcommands: [LedgerIngestCommand.self, XDRIngestCommand.self, DataLakeIngestCommand.self, SBOMIngestCommand.self, GrantsIngestCommand.self, GitIngestCommand.self, RegistryIngestCommand.self])
+        subcommands: [LedgerIngestCommand.self, XDRIngestCommand.self, DataLakeIngestCommand.self, SBOMIngestCommand.self, GrantsIngestCommand.self, GitIngestCommand.self, RegistryIngestCommand.self, CARIngestCommand.self])
 }
 
 struct LedgerIngestCommand: AsyncParsableCommand {
@@ -190,6 +191,45 @@ struct SBOMIngestCommand: AsyncParsableCommand {
         try await options.run { strata in
             let drafts = try AtlasIngest(schemas: strata.schemas).sbomDrafts(paths: paths, repository: repository)
             try await appendReporting(drafts, strata, what: "SBOMs")
+        }
+    }
+}
+
+struct CARIngestCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "car",
+        abstract: "Ingest ATProto repository exports (CAR files, as com.atproto.sync.getRepo returns them) into the atproto topic.",
+        discussion: """
+            Every file is read whole and verified first: each block's sha-256 against its CID, the MST walked and rebuilt to the \
+            commit's data root, the commit's shape, every record's data model. One bad file appends nothing. Each record becomes \
+            an atproto.record.put event, then the repository an atproto.repo.synced event (the index drops its records that \
+            the export no longer holds). With --did-document the commit's signature is checked against its #atproto key.
+            """)
+
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "CAR files.") var paths: [String]
+    @Option(help: "The host the exports came from (recorded with the events).") var host: String?
+    @Option(name: .customLong("did-document"), help: "A DID document (JSON) whose #atproto key must have signed every commit.")
+    var didDocument: String?
+    @Flag(name: .customLong("allow-high-s"), help: "Accept high-S signatures (repositories signed before atproto required low-S).")
+    var allowHighS = false
+
+    func run() async throws {
+        let (paths, host, didDocumentPath, allowHighS) = (self.paths, self.host, self.didDocument, self.allowHighS)
+        try await options.run { strata in
+            var ingest = RepositoryIngest.Options(host: host, allowHighS: allowHighS)
+            if let didDocumentPath {
+                guard let data = FileManager.default.contents(atPath: didDocumentPath) else {
+                    throw StrataError(.invalidInput, "cannot read file", at: InputLocation(source: didDocumentPath))
+                }
+                do {
+                    ingest.didDocument = try JSONParser.parse(Array(data))
+                } catch {
+                    throw StrataError(.invalidInput, "not JSON: \(error)", at: InputLocation(source: didDocumentPath))
+                }
+            }
+            let drafts = try RepositoryIngest.drafts(paths: paths, options: ingest)
+            try await appendReporting(drafts, strata, what: "repository events")
         }
     }
 }

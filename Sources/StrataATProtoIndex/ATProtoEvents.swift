@@ -1,0 +1,85 @@
+import Foundation
+import StrataATProto
+import StrataCore
+
+/// The `atproto` topic: repository records as events, keyed by the repository's DID (so one
+/// repository's events are ordered).
+///
+/// - `atproto.record.put`: a record's value at a revision (a repository export's records, a
+///   firehose create or update). Its id is `did/collection/rkey@rev:cid`: appending the same
+///   export twice adds nothing; the same content again at a later revision (deleted, then created
+///   again) is a new event.
+/// - `atproto.record.deleted`: a record removed at a revision.
+/// - `atproto.repo.synced`: a whole repository as of a commit (after that export's puts): every
+///   record key it holds; the index drops the repository's other records older than the commit.
+/// - `atproto.account.status`: a repository's account became active or inactive (takendown,
+///   suspended, deleted, deactivated); inactive accounts are left out of listings.
+public enum ATProtoEvents {
+    public static let topic = "atproto"
+    public static let recordPut = "atproto.record.put"
+    public static let recordDeleted = "atproto.record.deleted"
+    public static let repoSynced = "atproto.repo.synced"
+    public static let accountStatus = "atproto.account.status"
+
+    static func draft(_ type: String, did: String, id: String, source: String, _ payload: [String: JSONValue]) -> EventDraft {
+        var p = payload
+        p["did"] = .string(did)
+        var d = EventDraft(topic: topic, key: did, type: type, id: id, source: source, payload: .object(p))
+        d.semanticID = true
+        return d
+    }
+
+    public static func putDraft(did: String, collection: String, rkey: String, cid: CID, record: JSONValue, rev: String, host: String?,
+        source: String) -> EventDraft
+    {
+        var payload: [String: JSONValue] = [
+            "collection": .string(collection), "rkey": .string(rkey), "cid": .string(cid.string), "record": record, "rev": .string(rev),
+        ]
+        if let host { payload["host"] = .string(host) }
+        return draft(recordPut, did: did, id: "atproto:\(did)/\(collection)/\(rkey)@\(rev):\(cid.string)", source: source, payload)
+    }
+
+    public static func deletedDraft(did: String, collection: String, rkey: String, rev: String, source: String) -> EventDraft {
+        draft(recordDeleted, did: did, id: "atproto:\(did)/\(collection)/\(rkey)@\(rev):deleted", source: source,
+            ["collection": .string(collection), "rkey": .string(rkey), "rev": .string(rev)])
+    }
+
+    public static func syncedDraft(did: String, rev: String, commit: CID, data: CID, keys: [String], host: String?, source: String) -> EventDraft {
+        var payload: [String: JSONValue] = [
+            "rev": .string(rev), "commit": .string(commit.string), "data": .string(data.string), "keys": .array(keys.map(JSONValue.string)),
+        ]
+        if let host { payload["host"] = .string(host) }
+        return draft(repoSynced, did: did, id: "atproto:\(did)@\(rev):synced:\(commit.string)", source: source, payload)
+    }
+
+    public static func statusDraft(did: String, active: Bool, status: String?, seq: Int64?, host: String?, source: String) -> EventDraft {
+        var payload: [String: JSONValue] = ["active": .bool(active)]
+        if let status { payload["status"] = .string(status) }
+        if let seq { payload["seq"] = .int(seq) }
+        if let host { payload["host"] = .string(host) }
+        let id = "atproto:\(did):status:\(active ? "active" : (status ?? "inactive")):\(seq.map(String.init) ?? "-")"
+        return draft(accountStatus, did: did, id: id, source: source, payload)
+    }
+
+    /// The events of a verified repository export: one put per record, then the repository's sync.
+    /// Records must be valid data model (no floats): a record that is not is an error naming it.
+    public static func drafts(_ repo: RepositoryExport, host: String?, source: String) throws(ATProtoError) -> [EventDraft] {
+        var drafts: [EventDraft] = []
+        drafts.reserveCapacity(repo.records.count + 1)
+        var keys: [String] = []
+        keys.reserveCapacity(repo.records.count)
+        // Format-2 commits have no rev: "" sorts before every TID.
+        let rev = repo.commit.rev
+        for record in repo.records {
+            let json: JSONValue
+            do { json = try DataModelJSON.json(record.value) } catch {
+                throw ATProtoError("\(repo.commit.did): record \(record.collection)/\(record.rkey): \(error.message)")
+            }
+            drafts.append(putDraft(did: repo.commit.did, collection: record.collection, rkey: record.rkey, cid: record.cid, record: json, rev: rev,
+                host: host, source: source))
+            keys.append("\(record.collection)/\(record.rkey)")
+        }
+        drafts.append(syncedDraft(did: repo.commit.did, rev: rev, commit: repo.commitCID, data: repo.commit.data, keys: keys, host: host, source: source))
+        return drafts
+    }
+}

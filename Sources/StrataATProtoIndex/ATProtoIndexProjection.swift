@@ -1,0 +1,114 @@
+import Foundation
+import PostgresNIO
+import StrataCore
+import StrataProjections
+
+/// The ATProto index: repositories (latest revision, account status), their current records, and
+/// which repositories hold records of each collection (for `listReposByCollection`).
+///
+/// Each event is applied in log order (a repository's events share a partition), guarded by
+/// revision: a put or delete older than what the index holds for that record changes nothing, so
+/// an old export replayed after newer firehose commits cannot bring back stale records. Every
+/// column comes from the events, so a replay gives the same tables.
+public struct ATProtoIndexProjection: Projection {
+    public let name = "atproto"
+    public let topics = [ATProtoEvents.topic]
+    public let version = 1
+
+    public init() {}
+
+    public func createTables(_ context: ProjectionContext) async throws {
+        try await context.execute("""
+            CREATE TABLE \(context.table("repos")) (
+                did text PRIMARY KEY, rev text COLLATE "C" NOT NULL DEFAULT '', commit_cid text, data_cid text, host text,
+                active boolean NOT NULL DEFAULT true, status text, status_seq bigint, synced_at timestamptz, updated_at timestamptz NOT NULL
+            )
+            """)
+        try await context.execute("""
+            CREATE TABLE \(context.table("records")) (
+                did text NOT NULL, collection text COLLATE "C" NOT NULL, rkey text COLLATE "C" NOT NULL, cid text NOT NULL,
+                rev text COLLATE "C" NOT NULL, record jsonb NOT NULL, PRIMARY KEY (did, collection, rkey)
+            )
+            """)
+        try await context.execute("""
+            CREATE TABLE \(context.table("collections")) (
+                collection text COLLATE "C" NOT NULL, did text COLLATE "C" NOT NULL, records bigint NOT NULL, PRIMARY KEY (collection, did)
+            )
+            """)
+        try await context.execute("CREATE INDEX ON \(context.table("collections")) (did)")
+    }
+
+    public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
+        let repos = context.table("repos")
+        let records = context.table("records")
+        var touched: Set<String> = []
+        for event in events {
+            let p = try JSONParser.parse(event.payload)
+            guard let did = p["did"]?.stringValue else { throw ProjectionError("event \(event.position) has no 'did'") }
+            let rev = p["rev"]?.stringValue ?? ""
+            let host = p["host"]?.stringValue
+            let at = event.appendedAt
+            switch event.type {
+            case ATProtoEvents.recordPut:
+                guard let collection = p["collection"]?.stringValue, let rkey = p["rkey"]?.stringValue, let cid = p["cid"]?.stringValue,
+                    let record = p["record"]
+                else { throw ProjectionError("event \(event.position): a record put needs collection, rkey, cid and record") }
+                try await context.query("""
+                    INSERT INTO \(unescaped: records) AS r (did, collection, rkey, cid, rev, record)
+                    VALUES (\(did), \(collection), \(rkey), \(cid), \(rev), \(JSONWriter.string(record))::jsonb)
+                    ON CONFLICT (did, collection, rkey) DO UPDATE SET cid = EXCLUDED.cid, rev = EXCLUDED.rev, record = EXCLUDED.record
+                     WHERE r.rev <= EXCLUDED.rev
+                    """)
+                try await upsertRepo(context, repos, did: did, rev: rev, host: host, at: at)
+            case ATProtoEvents.recordDeleted:
+                guard let collection = p["collection"]?.stringValue, let rkey = p["rkey"]?.stringValue else {
+                    throw ProjectionError("event \(event.position): a record delete needs collection and rkey")
+                }
+                try await context.query("""
+                    DELETE FROM \(unescaped: records) WHERE did = \(did) AND collection = \(collection) AND rkey = \(rkey) AND rev <= \(rev)
+                    """)
+                try await upsertRepo(context, repos, did: did, rev: rev, host: host, at: at)
+            case ATProtoEvents.repoSynced:
+                let keys = (p["keys"]?.arrayValue ?? []).compactMap(\.stringValue)
+                try await context.query("""
+                    DELETE FROM \(unescaped: records) WHERE did = \(did) AND rev <= \(rev) AND NOT ((collection || '/' || rkey) = ANY(\(keys)))
+                    """)
+                try await upsertRepo(context, repos, did: did, rev: rev, host: host, at: at)
+                try await context.query("""
+                    UPDATE \(unescaped: repos) SET commit_cid = \(p["commit"]?.stringValue), data_cid = \(p["data"]?.stringValue), synced_at = \(at)
+                     WHERE did = \(did) AND rev <= \(rev)
+                    """)
+            case ATProtoEvents.accountStatus:
+                let active = p["active"]?.boolValue ?? true
+                let seq = p["seq"]?.intValue.map(Int64.init)
+                try await context.query("""
+                    INSERT INTO \(unescaped: repos) AS r (did, host, active, status, status_seq, updated_at)
+                    VALUES (\(did), \(host), \(active), \(p["status"]?.stringValue), \(seq), \(at))
+                    ON CONFLICT (did) DO UPDATE SET active = EXCLUDED.active, status = EXCLUDED.status, status_seq = EXCLUDED.status_seq,
+                        host = coalesce(EXCLUDED.host, r.host), updated_at = EXCLUDED.updated_at
+                     WHERE r.status_seq IS NULL OR EXCLUDED.status_seq IS NULL OR r.status_seq <= EXCLUDED.status_seq
+                    """)
+            default:
+                throw ProjectionError("event \(event.position): unknown atproto event type '\(event.type)'")
+            }
+            touched.insert(did)
+        }
+        // Which repositories hold which collections, recomputed for the repositories this batch touched.
+        let dids = touched.sorted()
+        guard !dids.isEmpty else { return }
+        let collections = context.table("collections")
+        try await context.query("DELETE FROM \(unescaped: collections) WHERE did = ANY(\(dids))")
+        try await context.query("""
+            INSERT INTO \(unescaped: collections) (collection, did, records)
+            SELECT collection, did, count(*) FROM \(unescaped: records) WHERE did = ANY(\(dids)) GROUP BY collection, did
+            """)
+    }
+
+    private func upsertRepo(_ context: ProjectionContext, _ repos: String, did: String, rev: String, host: String?, at: Date) async throws {
+        try await context.query("""
+            INSERT INTO \(unescaped: repos) AS r (did, rev, host, updated_at) VALUES (\(did), \(rev), \(host), \(at))
+            ON CONFLICT (did) DO UPDATE SET rev = greatest(r.rev, EXCLUDED.rev), host = coalesce(EXCLUDED.host, r.host),
+                updated_at = greatest(r.updated_at, EXCLUDED.updated_at)
+            """)
+    }
+}

@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import StrataAPI
+import StrataATProto
+import StrataATProtoIndex
+import StrataApp
+import StrataCore
+import StrataProjections
+import StrataTestSupport
+import Testing
+
+/// Real repository exports through the log into the index and out of `listReposByCollection`.
+@Suite struct ATProtoIndexTests {
+    static func car(_ name: String) -> String { ATProtoDataModelTests.cars.appendingPathComponent("\(name).repo.car").path }
+
+    @Test func repositoryExportsAreIndexedAndListedByCollection() async throws {
+        let drafts = try RepositoryIngest.drafts(paths: [Self.car("fakermaker"), Self.car("greenground")], options: .init(host: "pds.example.com"))
+        let repos = try [Self.car("fakermaker"), Self.car("greenground")].map { try RepositoryExport(car: Array(try Data(contentsOf: URL(fileURLWithPath: $0)))) }
+        #expect(drafts.count == repos.map(\.records.count).reduce(0, +) + 2)
+        try await TestEnvironment.withStrata { strata in
+            let first = try await strata.producer.append(drafts)
+            #expect(first.allSatisfy { !$0.duplicate })
+            // The same exports again: nothing new.
+            let again = try await strata.producer.append(try RepositoryIngest.drafts(paths: [Self.car("greenground"), Self.car("fakermaker")]))
+            #expect(again.allSatisfy { $0.duplicate })
+            try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
+
+            let app = Application(router: buildRouter(strata.apiDependencies(writeToken: nil, metrics: false), routes: [ATProtoRoutes()]), logger: strata.logger)
+            try await app.test(.router) { client in
+                // Every collection of every repository lists that repository.
+                var expected: [String: Set<String>] = [:]
+                for repo in repos { for r in repo.records { expected[r.collection, default: []].insert(repo.commit.did) } }
+                #expect(!expected.isEmpty)
+                for (collection, dids) in expected {
+                    let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=\(collection)")
+                    #expect(page.status == .ok)
+                    let listed = Set(page.json["repos"]?.arrayValue?.compactMap { $0["did"]?.stringValue } ?? [])
+                    #expect(listed == dids, "\(collection)")
+                }
+                // Paging one at a time through a collection both repositories hold, if any; else any collection.
+                let shared = expected.first { $0.value.count == 2 } ?? expected.first!
+                var seen: [String] = []
+                var cursor: String?
+                repeat {
+                    let uri = "/xrpc/com.atproto.sync.listReposByCollection?collection=\(shared.key)&limit=1" + (cursor.map { "&cursor=\($0)" } ?? "")
+                    let page = try await client.json(uri)
+                    seen += page.json["repos"]?.arrayValue?.compactMap { $0["did"]?.stringValue } ?? []
+                    cursor = page.json["cursor"]?.stringValue
+                } while cursor != nil && seen.count < 10
+                #expect(seen == shared.value.sorted())
+
+                // Bad parameters, in XRPC's error shape.
+                let missing = try await client.json("/xrpc/com.atproto.sync.listReposByCollection")
+                #expect(missing.status == .badRequest && missing.json["error"] == "InvalidRequest")
+                let badNSID = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=not-an-nsid")
+                #expect(badNSID.status == .badRequest && badNSID.json["error"] == "InvalidRequest")
+                let badLimit = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=app.bsky.feed.post&limit=5000")
+                #expect(badLimit.status == .badRequest && badLimit.json["error"] == "InvalidRequest")
+                let none = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=io.atcr.manifest")
+                #expect(none.status == .ok && none.json["repos"]?.arrayValue?.isEmpty == true && none.json["cursor"] == nil)
+
+                // A repository and its records.
+                let repo = repos[0]
+                let info = try await client.json("/v1/atproto/repos/\(repo.commit.did)")
+                #expect(info.status == .ok)
+                #expect(info.json["host"] == "pds.example.com" && info.json["commit"]?.stringValue == repo.commitCID.string)
+                #expect(info.json["collections"]?.arrayValue?.map { $0["records"]?.intValue ?? 0 }.reduce(0, +) == repo.records.count)
+                var records: [JSONValue] = []
+                var recordCursor: String?
+                repeat {
+                    let page = try await client.json("/v1/atproto/repos/\(repo.commit.did)/records?limit=7" + (recordCursor.map { "&cursor=\($0)" } ?? ""))
+                    #expect(page.status == .ok)
+                    records += page.json["data"]?.arrayValue ?? []
+                    recordCursor = page.json["cursor"]?.stringValue
+                } while recordCursor != nil
+                #expect(records.count == repo.records.count)
+                let first = try #require(repo.records.first)
+                let stored = try #require(records.first { $0["collection"]?.stringValue == first.collection && $0["rkey"]?.stringValue == first.rkey })
+                #expect(stored["cid"]?.stringValue == first.cid.string)
+                #expect(stored["record"] == (try DataModelJSON.json(first.value)))
+                #expect(try await client.json("/v1/atproto/repos/did:plc:nobody").status == .notFound)
+                #expect(try await client.json("/v1/atproto/repos/nope").status == .badRequest)
+            }
+
+            // A later sync without one record, and the account deactivated: the record leaves the
+            // index and the repository leaves the listings.
+            let repo = repos[0]
+            let gone = try #require(repo.records.first)
+            let keep = repo.records.dropFirst().map { "\($0.collection)/\($0.rkey)" }
+            _ = try await strata.producer.append([
+                ATProtoEvents.syncedDraft(did: repo.commit.did, rev: "3zzzzzzzzzzzz", commit: repo.commitCID, data: repo.commit.data, keys: keep,
+                    host: nil, source: "test"),
+            ])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
+            try await app.test(.router) { client in
+                let page = try await client.json("/v1/atproto/repos/\(repo.commit.did)/records?collection=\(gone.collection)&limit=1000")
+                #expect(!(page.json["data"]?.arrayValue ?? []).contains { $0["rkey"]?.stringValue == gone.rkey })
+            }
+            _ = try await strata.producer.append([
+                ATProtoEvents.statusDraft(did: repo.commit.did, active: false, status: "deactivated", seq: 10, host: nil, source: "test"),
+            ])
+            try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
+            try await app.test(.router) { client in
+                for collection in Set(repo.records.map(\.collection)) {
+                    let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=\(collection)")
+                    #expect(!(page.json["repos"]?.arrayValue ?? []).contains { $0["did"]?.stringValue == repo.commit.did })
+                }
+                let info = try await client.json("/v1/atproto/repos/\(repo.commit.did)")
+                #expect(info.json["active"] == .bool(false) && info.json["status"] == "deactivated")
+            }
+        }
+    }
+
+    @Test func aDamagedExportAppendsNothingAndNamesTheFileAndByte() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("strata-car-\(UUID().uuidString.prefix(6))")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var bytes = Array(try Data(contentsOf: URL(fileURLWithPath: Self.car("greenground"))))
+        bytes[bytes.count - 5] ^= 0x01
+        let damaged = dir.appendingPathComponent("damaged.car")
+        try Data(bytes).write(to: damaged)
+        try await TestEnvironment.withDatabase { db in
+            let out = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), damaged.path])
+            #expect(out.status != 0)
+            #expect(out.stderr.contains("damaged.car at byte") && out.stderr.contains("does not hash to its CID"), "\(out.stderr)")
+            let ok = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("greenground"),
+                "--did-document", ATProtoDataModelTests.cars.appendingPathComponent("fakermaker.didDoc.json").path])
+            #expect(ok.status != 0)
+            #expect(ok.stderr.contains("DID document is did:plc:dpg45vsnuir2vqqqadsn6afg's"), "\(ok.stderr)")
+            let signed = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--allow-high-s",
+                "--did-document", ATProtoDataModelTests.cars.appendingPathComponent("fakermaker.didDoc.json").path])
+            #expect(signed.status == 0, "\(signed.stderr)")
+            #expect(signed.stderr.contains("appended"), "\(signed.stderr)")
+            try await StrataContext.with(db.configuration, logger: TestEnvironment.logger) { strata in
+                let ends = try await strata.log.endOffsets(topic: ATProtoEvents.topic)
+                let repo = try RepositoryExport(car: Array(try Data(contentsOf: URL(fileURLWithPath: Self.car("fakermaker")))))
+                // Only the signed, whole export is in the log.
+                #expect(ends.reduce(0, +) == Int64(repo.records.count + 1))
+            }
+        }
+    }
+}
+
+/// The index passes the batch-boundary harness: exports, a later partial sync, deletes, a stale
+/// put and status changes in ingests of random sizes give the same tables live and on replay.
+@Suite struct ATProtoIndexDeterminismTests {
+    @Test func theIndexIsDeterministicAcrossBatchBoundaries() async throws {
+        var drafts = try RepositoryIngest.drafts(paths: [ATProtoIndexTests.car("fakermaker"), ATProtoIndexTests.car("greenground")])
+        let repo = try RepositoryExport(car: Array(try Data(contentsOf: URL(fileURLWithPath: ATProtoIndexTests.car("greenground")))))
+        let did = repo.commit.did
+        for (i, record) in repo.records.enumerated() where i % 2 == 0 {
+            drafts.append(ATProtoEvents.deletedDraft(did: did, collection: record.collection, rkey: record.rkey, rev: "3zzzzzzzzzzz\(i % 10)", source: "test"))
+        }
+        // A put older than the deletes changes nothing.
+        if let r = repo.records.first {
+            drafts.append(ATProtoEvents.putDraft(did: did, collection: r.collection, rkey: r.rkey, cid: r.cid, record: .object(["$type": .string(r.collection)]),
+                rev: "2aaaaaaaaaaaa", host: nil, source: "test"))
+        }
+        drafts.append(ATProtoEvents.statusDraft(did: did, active: false, status: "takendown", seq: 5, host: nil, source: "test"))
+        drafts.append(ATProtoEvents.statusDraft(did: did, active: true, status: nil, seq: 3, host: nil, source: "test"))  // older: ignored
+        var random = SeededGenerator(seed: 5)
+        var parts: [[EventDraft]] = []
+        var start = 0
+        while start < drafts.count {
+            let end = min(drafts.count, start + Int.random(in: 5...40, using: &random))
+            parts.append(Array(drafts[start..<end]))
+            start = end
+        }
+        let outcome = try await DeterminismHarness.check(projections: [ATProtoIndexProjection()], parts: parts, seeds: [3], maxBatch: 9)
+        #expect(outcome.rows["atproto.repos"] == 2)
+        #expect((outcome.rows["atproto.records"] ?? 0) > 0)
+        #expect((outcome.rows["atproto.collections"] ?? 0) > 0)
+        #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches)")
+    }
+}
