@@ -164,6 +164,7 @@ let package = Package(
             name: "StrataAtlas",
             dependencies: [
                 "StrataAtlasModel",
+                "StrataCrawl",
                 .product(name: "NIOCore", package: "swift-nio"),
                 "StrataCore",
                 "StrataPostgres",
@@ -195,11 +196,29 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // How crawlers fetch: per-host gates, deadlines, retries, rate-limit headers, conditional requests.
+        .target(
+            name: "StrataCrawl",
+            dependencies: [
+                "StrataCore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
         // The ATProto index: the atproto topic's events, its projection and routes, CAR ingest.
         .target(
             name: "StrataATProtoIndex",
             dependencies: [
                 "StrataATProto",
+                "StrataCrawl",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataCore",
                 "StrataProjections",
                 "StrataAPI",
@@ -259,6 +278,7 @@ let package = Package(
             name: "StrataBenchmarks",
             dependencies: [
                 "StrataKafka",
+                "StrataCrawl",
                 "StrataAtlasModel",
                 "StrataStellarXDR",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -279,6 +299,7 @@ let package = Package(
             name: "StrataCLI",
             dependencies: [
                 "StrataKafka",
+                "StrataCrawl",
                 "StrataATProtoIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataAtlas",
@@ -327,6 +348,10 @@ let package = Package(
             name: "StrataATProtoTests",
             dependencies: [
                 "StrataATProto", "StrataATProtoIndex", "StrataCore", "StrataTestSupport", "StrataProjections", "StrataAPI", "StrataApp",
+                "StrataCrawl",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -382,6 +407,7 @@ let package = Package(
             name: "StrataAtlasTests",
             dependencies: [
                 "StrataCore", "StrataPostgres", "StrataProjections", "StrataApp", "StrataAPI", "StrataAtlas", "StrataAtlasModel", "StrataTestSupport",
+                "StrataCrawl",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),

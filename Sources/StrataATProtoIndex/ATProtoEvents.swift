@@ -52,12 +52,16 @@ public enum ATProtoEvents {
         return draft(repoSynced, did: did, id: "atproto:\(did)@\(rev):synced:\(commit.string)", source: source, payload)
     }
 
-    public static func statusDraft(did: String, active: Bool, status: String?, seq: Int64?, host: String?, source: String) -> EventDraft {
+    /// `seq` (a firehose sequence) or else `marker` (a revision) makes the id: the same status seen
+    /// again at the same point appends nothing, a status that comes back later is a new event.
+    public static func statusDraft(did: String, active: Bool, status: String?, seq: Int64?, host: String?, source: String,
+        marker: String? = nil) -> EventDraft
+    {
         var payload: [String: JSONValue] = ["active": .bool(active)]
         if let status { payload["status"] = .string(status) }
         if let seq { payload["seq"] = .int(seq) }
         if let host { payload["host"] = .string(host) }
-        let id = "atproto:\(did):status:\(active ? "active" : (status ?? "inactive")):\(seq.map(String.init) ?? "-")"
+        let id = "atproto:\(did):status:\(active ? "active" : (status ?? "inactive")):\(seq.map(String.init) ?? marker ?? "-")"
         return draft(accountStatus, did: did, id: id, source: source, payload)
     }
 

@@ -8,6 +8,7 @@ import PostgresNIO
 import StrataAtlas
 import StrataAtlasModel
 import StrataCore
+import StrataCrawl
 import StrataPostgres
 import StrataProjections
 import Synchronization

@@ -4,6 +4,7 @@ import Foundation
 import StrataApp
 import StrataAtlas
 import StrataCore
+import StrataCrawl
 
 struct Crawl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -8,6 +8,7 @@ import PostgresNIO
 import StrataApp
 import StrataAtlas
 import StrataCore
+import StrataCrawl
 import StrataProjections
 import StrataTestSupport
 import Synchronization

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import PostgresNIO
 import StrataCore
+import StrataCrawl
 
 /// Crawls GitHub for the graph's repositories: repository metadata (stars, forks, archived,
 /// pushed_at, default branch) as `registry.repository.observed`, the dependency-graph SBOM export as

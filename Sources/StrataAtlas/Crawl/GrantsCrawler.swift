@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import StrataCore
+import StrataCrawl
 
 /// Crawls OpenGrants (DAOIP-5) listings — projects, grant pools, applications — following their
 /// pagination, and appends the items as the `grants.*.upserted` events `strata ingest grants` makes

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import StrataAtlasModel
 import StrataCore
+import StrataCrawl
 
 /// Where each registry is (configurable: a mirror, or a test's fake server).
 public struct RegistryEndpoints: Sendable {

@@ -184,9 +184,13 @@ public final class CrawlClient: Sendable {
     ///
     /// With `bodyOn304: false` a 304 comes back with an empty body (read it with `cachedBody` if it
     /// turns out to be needed), sparing a cache read per unchanged resource.
-    public func fetch(_ url: String, post body: [UInt8]? = nil, bodyOn304: Bool = true) async throws -> Fetched {
+    /// `cache: false` sends no validators and stores nothing (a repository export, fetched when its
+    /// revision moved, is not worth keeping twice); `accept` is the Accept header.
+    public func fetch(_ url: String, post body: [UInt8]? = nil, bodyOn304: Bool = true, cache useCache: Bool = true,
+        accept: String = "application/json") async throws -> Fetched
+    {
         guard let host = URL(string: url)?.host else { throw StrataError(.invalidInput, "not a URL: \(url)") }
-        let cache = body == nil ? try await validators(url) : nil
+        let cache = body == nil && useCache ? try await validators(url) : nil
         var attempt = 0
         var lastProblem = ""
         while true {
@@ -198,7 +202,7 @@ public final class CrawlClient: Sendable {
             var request = HTTPClientRequest(url: url)
             request.method = body == nil ? .GET : .POST
             request.headers.add(name: "User-Agent", value: settings.userAgent)
-            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "Accept", value: accept)
             if let body {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body))
@@ -238,7 +242,7 @@ public final class CrawlClient: Sendable {
                 return Fetched(url: url, status: 304, body: stored.body, notModified: true, next: Fetched.nextLink(stored.link))
             case 200..<300:
                 let link = outcome.headers.first(name: "Link")
-                if body == nil {
+                if body == nil && useCache {
                     let (etag, modified) = (outcome.headers.first(name: "ETag"), outcome.headers.first(name: "Last-Modified"))
                     try await store(url, etag: etag, lastModified: modified, body: outcome.body, link: link)
                     validators.withLock { map in if map != nil { map![url] = (etag, modified) } }
