@@ -1,3 +1,5 @@
+import Foundation
+
 /// atproto's identifier syntaxes (atproto.com/specs: did, handle, nsid, record-key, tid, at-uri,
 /// lexicon string formats), checked byte by byte without regular expressions.
 public enum Syntax {
@@ -143,5 +145,36 @@ public enum Syntax {
         let b = Array(s.utf8)
         guard (8...256).contains(b.count), !s.hasPrefix("Qmb") else { return false }
         return b.allSatisfy { isAlnum($0) || $0 == UInt8(ascii: "+") || $0 == UInt8(ascii: "=") }
+    }
+}
+
+/// The hostnames a relay accepts in `com.atproto.sync.requestCrawl`, as the reference relay rules
+/// them: scheme optional (http:// or https://, dropped), case folded, a trailing slash dropped; a
+/// domain of at least two labels whose last starts with a letter, at most 253 characters; no IP
+/// address, no port, no path — except `localhost:PORT` for development.
+public enum CrawlHostname {
+    public static func normalize(_ input: String) throws(ATProtoError) -> String {
+        var s = input.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        for scheme in ["https://", "http://"] where s.hasPrefix(scheme) {
+            s.removeFirst(scheme.count)
+        }
+        if s.hasSuffix("/") { s.removeLast() }
+        guard !s.isEmpty else { throw ATProtoError("the hostname is empty") }
+        guard s.utf8.count <= 253 else { throw ATProtoError("the hostname is longer than 253 characters") }
+        guard !s.contains(where: { "/?#@ \\[]".contains($0) }) else { throw ATProtoError("'\(s.prefix(80))' is not a bare hostname (no path, query, user or brackets)") }
+        if s.hasPrefix("localhost:") {
+            guard let port = Int(s.dropFirst("localhost:".count)), (1...65535).contains(port), !s.hasSuffix(":0") else {
+                throw ATProtoError("'\(s.prefix(80))': localhost needs a port 1-65535")
+            }
+            return "localhost:\(port)"
+        }
+        guard !s.contains(":") else { throw ATProtoError("'\(s.prefix(80))': ports are only allowed on localhost") }
+        let labels = s.split(separator: ".", omittingEmptySubsequences: false)
+        if labels.count == 4, labels.allSatisfy({ !$0.isEmpty && $0.allSatisfy(\.isNumber) }) {
+            throw ATProtoError("'\(s)': IP addresses are not allowed, name a host")
+        }
+        guard labels.count >= 2 else { throw ATProtoError("'\(s.prefix(80))': a single-label name is not a public host") }
+        guard Syntax.isValidHandle(s) else { throw ATProtoError("'\(s.prefix(80))' is not a valid hostname") }
+        return s
     }
 }

@@ -20,6 +20,22 @@ public enum ATProtoEvents {
     public static let recordDeleted = "atproto.record.deleted"
     public static let repoSynced = "atproto.repo.synced"
     public static let accountStatus = "atproto.account.status"
+    /// Hosts (keyed by hostname): asked to be crawled (requestCrawl, or an operator), banned, removed.
+    public static let hostRequested = "atproto.host.requested"
+    public static let hostBanned = "atproto.host.banned"
+    public static let hostRemoved = "atproto.host.removed"
+
+    /// `removals`: how often the host was removed before (so a host requested again after a removal
+    /// is a new event, and requests while it is listed are one).
+    public static func hostDraft(_ type: String, hostname: String, removals: Int, by: String?, reason: String? = nil, at: Date, source: String) -> EventDraft {
+        var payload: [String: JSONValue] = ["hostname": .string(hostname), "at": .string(RFC3339.format(at))]
+        if let by { payload["by"] = .string(by) }
+        if let reason { payload["reason"] = .string(reason) }
+        let suffix = type == hostRequested ? "requested:\(removals)" : type == hostRemoved ? "removed:\(removals)" : "banned:\(removals):\(Int64(at.timeIntervalSince1970 * 1000))"
+        var d = EventDraft(topic: topic, key: hostname, type: type, id: "atproto:host:\(hostname):\(suffix)", source: source, payload: .object(payload))
+        d.semanticID = true
+        return d
+    }
 
     static func draft(_ type: String, did: String, id: String, source: String, _ payload: [String: JSONValue]) -> EventDraft {
         var p = payload

@@ -36,6 +36,12 @@ public struct ATProtoIndexProjection: Projection {
             )
             """)
         try await context.execute("CREATE INDEX ON \(context.table("collections")) (did)")
+        try await context.execute("""
+            CREATE TABLE \(context.table("hosts")) (
+                hostname text PRIMARY KEY, state text NOT NULL, requested_at timestamptz, requested_by text, banned_at timestamptz,
+                reason text, removals int NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL
+            )
+            """)
     }
 
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
@@ -44,6 +50,10 @@ public struct ATProtoIndexProjection: Projection {
         var touched: Set<String> = []
         for event in events {
             let p = try JSONParser.parse(event.payload)
+            if event.type.hasPrefix("atproto.host.") {
+                try await applyHost(event, p, context)
+                continue
+            }
             guard let did = p["did"]?.stringValue else { throw ProjectionError("event \(event.position) has no 'did'") }
             let rev = p["rev"]?.stringValue ?? ""
             let host = p["host"]?.stringValue
@@ -102,6 +112,37 @@ public struct ATProtoIndexProjection: Projection {
             INSERT INTO \(unescaped: collections) (collection, did, records)
             SELECT collection, did, count(*) FROM \(unescaped: records) WHERE did = ANY(\(dids)) GROUP BY collection, did
             """)
+    }
+
+    /// A host's state: `active` (to crawl), `banned` (requests refused), `removed` (until asked again).
+    private func applyHost(_ event: Event, _ p: JSONValue, _ context: ProjectionContext) async throws {
+        guard let hostname = p["hostname"]?.stringValue else { throw ProjectionError("event \(event.position) has no 'hostname'") }
+        let hosts = context.table("hosts")
+        let at = p["at"]?.stringValue.flatMap(RFC3339.parse) ?? event.appendedAt
+        let by = p["by"]?.stringValue
+        switch event.type {
+        case ATProtoEvents.hostRequested:
+            try await context.query("""
+                INSERT INTO \(unescaped: hosts) AS h (hostname, state, requested_at, requested_by, updated_at) VALUES (\(hostname), 'active', \(at), \(by), \(at))
+                ON CONFLICT (hostname) DO UPDATE SET state = 'active', requested_at = EXCLUDED.requested_at, requested_by = EXCLUDED.requested_by,
+                    updated_at = EXCLUDED.updated_at
+                 WHERE h.state = 'removed'
+                """)
+        case ATProtoEvents.hostBanned:
+            try await context.query("""
+                INSERT INTO \(unescaped: hosts) AS h (hostname, state, banned_at, reason, requested_by, updated_at)
+                VALUES (\(hostname), 'banned', \(at), \(p["reason"]?.stringValue), \(by), \(at))
+                ON CONFLICT (hostname) DO UPDATE SET state = 'banned', banned_at = EXCLUDED.banned_at, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at
+                """)
+        case ATProtoEvents.hostRemoved:
+            try await context.query("""
+                INSERT INTO \(unescaped: hosts) AS h (hostname, state, removals, updated_at) VALUES (\(hostname), 'removed', 1, \(at))
+                ON CONFLICT (hostname) DO UPDATE SET state = 'removed', removals = h.removals + 1, banned_at = NULL, reason = NULL,
+                    updated_at = EXCLUDED.updated_at
+                """)
+        default:
+            throw ProjectionError("event \(event.position): unknown atproto event type '\(event.type)'")
+        }
     }
 
     private func upsertRepo(_ context: ProjectionContext, _ repos: String, did: String, rev: String, host: String?, at: Date) async throws {

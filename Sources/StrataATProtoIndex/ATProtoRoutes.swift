@@ -53,6 +53,90 @@ public struct ATProtoRoutes: APIRoutes {
             return JSONResponse.make(.object(body))
         }
 
+        /// The host's state and removal count, or nil when unknown.
+        @Sendable func host(_ hostname: String) async throws -> (state: String, removals: Int)? {
+            do {
+                for try await (state, removals) in try await db.query("SELECT state, removals FROM atproto.hosts WHERE hostname = \(hostname)", logger: logger)
+                    .decode((String, Int).self) { return (state, removals) }
+                return nil
+            } catch let error as PSQLError {
+                throw missing(error) ?? error
+            }
+        }
+        @Sendable func hostname(_ request: inout Request) async throws -> String {
+            let body = try await request.jsonBody(limit: 4096)
+            guard let value = try? JSONParser.parse(body), let raw = value["hostname"]?.stringValue else {
+                throw APIError(.badRequest, "InvalidRequest", "Error: Input must have the property \"hostname\"")
+            }
+            do { return try CrawlHostname.normalize(raw) } catch let error as ATProtoError { throw APIError(.badRequest, "InvalidRequest", "Error: \(error.message)") }
+        }
+        /// Asks for a crawl: nothing appended when the host is already listed; refused when banned.
+        @Sendable func askForCrawl(_ name: String, by: String) async throws {
+            let known = try await host(name)
+            if known?.state == "banned" { throw APIError(.badRequest, "HostBanned", "Error: \(name) is banned from crawling") }
+            if known?.state == "active" { return }
+            _ = try await deps.append([ATProtoEvents.hostDraft(ATProtoEvents.hostRequested, hostname: name, removals: known?.removals ?? 0, by: by,
+                at: Date(), source: "http")])
+        }
+
+        router.post("/xrpc/com.atproto.sync.requestCrawl") { request, _ -> Response in
+            var request = request
+            try await askForCrawl(try await hostname(&request), by: "requestCrawl")
+            return rawJSONResponse("{}")
+        }
+
+        router.get("/v1/atproto/hosts") { request, _ -> Response in
+            let state = request.stringQuery("state")
+            if let state, !["active", "banned", "removed"].contains(state) {
+                throw APIError(.badRequest, "bad_state", "state must be active, banned or removed, got '\(state.prefix(40))'")
+            }
+            do {
+                let json = try await JSONPage.one(db, """
+                    SELECT json_build_object('hosts', coalesce(json_agg(json_build_object('hostname', h.hostname, 'state', h.state,
+                        'requested_at', h.requested_at, 'requested_by', h.requested_by, 'banned_at', h.banned_at, 'reason', h.reason,
+                        'removals', h.removals, 'updated_at', h.updated_at) ORDER BY h.hostname), '[]'::json))::text
+                      FROM atproto.hosts h WHERE \(state)::text IS NULL OR h.state = \(state)
+                    """, logger: logger)
+                return rawJSONResponse(json ?? #"{"hosts":[]}"#)
+            } catch let error as PSQLError {
+                throw missing(error) ?? error
+            }
+        }
+
+        router.post("/v1/atproto/hosts") { request, _ -> Response in
+            try request.requireWriteToken(deps)
+            var request = request
+            let name = try await hostname(&request)
+            let known = try await host(name)
+            if known?.state == "banned" { throw APIError(.conflict, "host_banned", "\(name) is banned: remove it first") }
+            try await askForCrawl(name, by: request.stringQuery("by") ?? "api")
+            return JSONResponse.make(["message": "listed", "hostname": .string(name)], status: .accepted)
+        }
+
+        router.post("/v1/atproto/hosts/:hostname/ban") { request, context -> Response in
+            try request.requireWriteToken(deps)
+            let raw = try context.parameters.require("hostname")
+            let name: String
+            do { name = try CrawlHostname.normalize(raw) } catch let error as ATProtoError { throw APIError(.badRequest, "bad_hostname", error.message) }
+            var request = request
+            let reason = (try? JSONParser.parse(try await request.jsonBody(limit: 4096)))?["reason"]?.stringValue
+            let removals = try await host(name)?.removals ?? 0
+            _ = try await deps.append([ATProtoEvents.hostDraft(ATProtoEvents.hostBanned, hostname: name, removals: removals,
+                by: request.stringQuery("by") ?? "api", reason: reason, at: Date(), source: "http")])
+            return JSONResponse.make(["message": "banned", "hostname": .string(name)], status: .accepted)
+        }
+
+        router.delete("/v1/atproto/hosts/:hostname") { request, context -> Response in
+            try request.requireWriteToken(deps)
+            let raw = try context.parameters.require("hostname")
+            let name: String
+            do { name = try CrawlHostname.normalize(raw) } catch let error as ATProtoError { throw APIError(.badRequest, "bad_hostname", error.message) }
+            guard let known = try await host(name), known.state != "removed" else { throw APIError.notFound("no host '\(name)' is listed") }
+            _ = try await deps.append([ATProtoEvents.hostDraft(ATProtoEvents.hostRemoved, hostname: name, removals: known.removals,
+                by: request.stringQuery("by") ?? "api", at: Date(), source: "http")])
+            return JSONResponse.make(["message": "removed", "hostname": .string(name)], status: .accepted)
+        }
+
         router.get("/v1/atproto/repos/:did") { _, context -> Response in
             let did = try context.parameters.require("did")
             guard Syntax.isValidDID(did) else { throw APIError(.badRequest, "bad_did", "'\(did.prefix(200))' is not a DID") }

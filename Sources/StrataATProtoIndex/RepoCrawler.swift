@@ -190,6 +190,18 @@ public struct RepoCrawler: Sendable {
         throw StrataError(.invalidInput, "\(did): only did:plc and did:web are resolved")
     }
 
+    /// The hosts listed to crawl (requestCrawl, admin), in name order: none until the index has a view.
+    public static func registeredHosts(_ db: PostgresClient, logger: Logger) async throws -> [String] {
+        var out: [String] = []
+        do {
+            for try await name in try await db.query("SELECT hostname FROM atproto.hosts WHERE state = 'active' ORDER BY hostname", logger: logger)
+                .decode(String.self) { out.append(name) }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
+            return []
+        }
+        return out
+    }
+
     /// The revisions the index holds (none when it has no view yet).
     func indexedRevisions(_ dids: [String]) async throws -> [String: String] {
         guard !dids.isEmpty else { return [:] }

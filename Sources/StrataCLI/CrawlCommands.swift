@@ -1,7 +1,9 @@
 import ArgumentParser
 import AsyncHTTPClient
 import Foundation
+import Logging
 import StrataApp
+import StrataATProtoIndex
 import StrataAtlas
 import StrataCore
 import StrataCrawl
@@ -10,7 +12,7 @@ struct Crawl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Crawl the services the Atlas graph is built from and append what changed.",
         discussion: "Run by hand or as a job (topology/jobs.yaml: strata: [crawl, registries]). See docs/runbook.md#crawling.",
-        subcommands: [Registries.self, Grants.self, GitHub.self])
+        subcommands: [Registries.self, Grants.self, GitHub.self, ATProto.self])
 
     /// The crawl settings shared by every crawler's command.
     struct HTTPOptions: ParsableArguments {
@@ -140,6 +142,81 @@ struct Crawl: AsyncParsableCommand {
             let urls = self.urls
             try await Crawl.crawling(options, http.settings) { strata, client in
                 try await GrantsCrawler(client: client, producer: strata.producer, logger: strata.logger).crawl(urls)
+            }
+        }
+    }
+
+    struct ATProto: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "atproto",
+            abstract: "Backfill ATProto hosts (PDSes): every active repository's export, verified, into the atproto topic.",
+            discussion: """
+                For each host: describeServer, listRepos (all pages), then getRepo for each active account whose revision the \
+                index does not hold yet. Each export is verified whole (blocks, MST, the commit's DID and, unless \
+                --no-verify-signatures, its signature against the DID document from the PLC directory or did:web) and its \
+                records of the --collection prefixes appended in one batch. Inactive accounts are recorded as such. A host is \
+                HOSTNAME (https) or localhost:PORT (http).
+                """)
+        @OptionGroup var options: GlobalOptions
+        @OptionGroup var http: HTTPOptions
+        @Argument(help: "Hostnames of PDSes.") var hosts: [String] = []
+        @Flag(help: "Also every host listed to crawl (requestCrawl, POST /v1/atproto/hosts): the re-crawl a job runs.") var registered = false
+        @Option(name: .customLong("collection"), help: "Collection prefix to index (repeatable; * for every collection).")
+        var collections: [String] = ["io.atcr."]
+        @Option(name: .customLong("plc"), help: "The PLC directory resolving did:plc documents.") var plc = "https://plc.directory"
+        @Flag(name: .customLong("no-verify-signatures"), help: "Do not resolve DID documents nor check commit signatures.")
+        var noVerify = false
+        @Flag(name: .customLong("allow-high-s"), help: "Accept high-S signatures (repositories signed before atproto required low-S).")
+        var allowHighS = false
+        @Option(help: "Repositories fetched at once per host.") var concurrency = 4
+
+        struct Reports: CustomStringConvertible, Sendable {
+            var reports: [RepoCrawler.Report]
+            var description: String { reports.map(\.description).joined(separator: "\n") }
+        }
+
+        func validate() throws {
+            guard !hosts.isEmpty || registered, concurrency > 0, concurrency <= 64 else {
+                throw ValidationError("name at least one host (or --registered); --concurrency 1-64")
+            }
+            for host in hosts where host.contains("/") || host.contains(" ") {
+                throw ValidationError("a host is a hostname (or localhost:PORT), not a URL: \(host)")
+            }
+        }
+
+        func run() async throws {
+            var settings = RepoCrawler.Settings()
+            settings.collections = collections
+            settings.plcURL = plc
+            settings.verifySignatures = !noVerify
+            settings.allowHighS = allowHighS
+            settings.concurrency = concurrency
+            let (named, crawl, registered) = (self.hosts, settings, self.registered)
+            try await Crawl.crawling(options, http.settings) { strata, client in
+                let crawler = RepoCrawler(client: client, producer: strata.producer, db: strata.client, settings: crawl, logger: strata.logger)
+                var hosts = named
+                if registered {
+                    for host in try await RepoCrawler.registeredHosts(strata.client, logger: strata.logger) where !hosts.contains(host) { hosts.append(host) }
+                }
+                var reports: [RepoCrawler.Report] = []
+                var failed: [String] = []
+                for host in hosts {
+                    do {
+                        reports.append(try await crawler.crawl(host: host) { report in
+                            strata.logger.info("crawling", metadata: ["host": "\(report.host)", "listed": "\(report.listed)", "fetched": "\(report.fetched)",
+                                "failed": "\(report.failures.count)"])
+                        })
+                    } catch {
+                        // The other hosts are still crawled; the command fails at the end, naming this one.
+                        strata.logger.error("host not crawled", metadata: ["host": "\(host)", "error": "\(error)"])
+                        failed.append("\(host): \(error)")
+                    }
+                }
+                if !failed.isEmpty {
+                    printLine(reports.map(\.description).joined(separator: "\n"))
+                    throw StrataError(.backend, "\(failed.count) of \(hosts.count) hosts could not be crawled:\n" + failed.joined(separator: "\n"))
+                }
+                return Reports(reports: reports)
             }
         }
     }

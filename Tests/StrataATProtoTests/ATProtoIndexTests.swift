@@ -160,6 +160,13 @@ import Testing
         }
         drafts.append(ATProtoEvents.statusDraft(did: did, active: false, status: "takendown", seq: 5, host: nil, source: "test"))
         drafts.append(ATProtoEvents.statusDraft(did: did, active: true, status: nil, seq: 3, host: nil, source: "test"))  // older: ignored
+        let t0 = RFC3339.parse("2026-12-04T00:00:00Z")!
+        for (i, type) in [ATProtoEvents.hostRequested, ATProtoEvents.hostBanned, ATProtoEvents.hostRemoved, ATProtoEvents.hostRequested].enumerated() {
+            drafts.append(ATProtoEvents.hostDraft(type, hostname: "pds.example.com", removals: i == 3 ? 1 : 0, by: "test", reason: "r\(i)",
+                at: t0.addingTimeInterval(Double(i)), source: "test"))
+            drafts.append(ATProtoEvents.hostDraft(ATProtoEvents.hostRequested, hostname: "h\(i).example.com", removals: 0, by: nil,
+                at: t0, source: "test"))
+        }
         var random = SeededGenerator(seed: 5)
         var parts: [[EventDraft]] = []
         var start = 0
@@ -170,8 +177,81 @@ import Testing
         }
         let outcome = try await DeterminismHarness.check(projections: [ATProtoIndexProjection()], parts: parts, seeds: [3], maxBatch: 9)
         #expect(outcome.rows["atproto.repos"] == 2)
+        #expect(outcome.rows["atproto.hosts"] == 5)
         #expect((outcome.rows["atproto.records"] ?? 0) > 0)
         #expect((outcome.rows["atproto.collections"] ?? 0) > 0)
         #expect(outcome.mismatches.isEmpty, "\(outcome.mismatches)")
+    }
+}
+
+/// requestCrawl's hostname rules, and the host list as events: requested, banned, removed.
+@Suite struct ATProtoHostTests {
+    @Test func hostnamesFollowTheRelaysRules() throws {
+        let accepted: [(String, String)] = [
+            ("pds.example.com", "pds.example.com"), ("HTTPS://PDS.Example.com/", "pds.example.com"), ("http://bsky.social", "bsky.social"),
+            ("localhost:2583", "localhost:2583"), ("http://localhost:2583/", "localhost:2583"), ("  morel.us-east.host.bsky.network \n", "morel.us-east.host.bsky.network"),
+        ]
+        for (input, normalized) in accepted { #expect(try CrawlHostname.normalize(input) == normalized, "\(input)") }
+        let refused = [
+            "", "pds", "localhost", "127.0.0.1", "1.2.3.4", "[::1]", "::1", "pds.example.com:443", "pds.example.com/xrpc", "user@pds.example.com",
+            "-bad.example.com", "bad-.example.com", "a..example.com", "pds.example.123", "localhost:0", "localhost:99999", "localhost:abc",
+            "ftp://pds.example.com", "pds.example.com?x=1", String(repeating: "a.", count: 127) + "com",
+        ]
+        for input in refused { #expect(throws: ATProtoError.self, "\(input)") { try CrawlHostname.normalize(input) } }
+    }
+
+    @Test func requestsBansAndRemovalsAreEventsAndAReplayableView() async throws {
+        try await TestEnvironment.withStrata { strata in
+            let app = Application(router: buildRouter(strata.apiDependencies(writeToken: APIHarness.token, metrics: false), routes: [ATProtoRoutes()]),
+                logger: strata.logger)
+            let auth: HTTPFields = [.authorization: "Bearer \(APIHarness.token)", .contentType: "application/json"]
+            let json: HTTPFields = [.contentType: "application/json"]
+            @Sendable func caughtUp() async throws { try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240)) }
+            @Sendable func appended() async throws -> Int64 { try await strata.log.endOffsets(topic: ATProtoEvents.topic).reduce(0, +) }
+            try await caughtUp()
+            try await app.test(.router) { client in
+                let asked = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{"hostname": "https://PDS.example.com/"}"#)
+                #expect(asked.status == .ok, "\(asked.json)")
+                let bad = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{"hostname": "10.0.0.1"}"#)
+                #expect(bad.status == .badRequest && bad.json["error"] == "InvalidRequest", "\(bad.json)")
+                #expect(bad.json["message"]?.stringValue?.contains("IP addresses") == true)
+                let none = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{}"#)
+                #expect(none.status == .badRequest)
+                #expect(try await appended() == 1)
+            }
+            try await caughtUp()
+            try await app.test(.router) { client in
+                // Asked again while listed: harmless, nothing appended.
+                _ = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{"hostname": "pds.example.com"}"#)
+                #expect(try await appended() == 1)
+                let list = try await client.json("/v1/atproto/hosts")
+                #expect(list.json["hosts"]?.arrayValue?.map { $0["hostname"]?.stringValue ?? "" } == ["pds.example.com"])
+                #expect(list.json["hosts"]?.arrayValue?.first?["state"] == "active")
+                #expect(try await client.json("/v1/atproto/hosts/pds.example.com/ban", method: .post, headers: json).status == .unauthorized)
+                let ban = try await client.json("/v1/atproto/hosts/pds.example.com/ban", method: .post, headers: auth, body: #"{"reason": "spam"}"#)
+                #expect(ban.status == .accepted)
+            }
+            try await caughtUp()
+            #expect(try await RepoCrawler.registeredHosts(strata.client, logger: strata.logger).isEmpty)
+            try await app.test(.router) { client in
+                let refused = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{"hostname": "pds.example.com"}"#)
+                #expect(refused.status == .badRequest && refused.json["error"] == "HostBanned")
+                let banned = try await client.json("/v1/atproto/hosts?state=banned")
+                #expect(banned.json["hosts"]?.arrayValue?.first?["reason"] == "spam")
+                #expect(try await client.json("/v1/atproto/hosts/pds.example.com", method: .delete, headers: auth).status == .accepted)
+                #expect(try await client.json("/v1/atproto/hosts/nowhere.example.com", method: .delete, headers: auth).status == .notFound)
+            }
+            try await caughtUp()
+            try await app.test(.router) { client in
+                // Removed, it may be asked for again.
+                let again = try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: json, body: #"{"hostname": "pds.example.com"}"#)
+                #expect(again.status == .ok)
+                let added = try await client.json("/v1/atproto/hosts", method: .post, headers: auth, body: #"{"hostname": "localhost:2583"}"#)
+                #expect(added.status == .accepted, "\(added.json)")
+            }
+            try await caughtUp()
+            #expect(try await RepoCrawler.registeredHosts(strata.client, logger: strata.logger) == ["localhost:2583", "pds.example.com"])
+            #expect(try await appended() == 5)
+        }
     }
 }
