@@ -20,7 +20,7 @@ extension StrataContext {
 
     /// The scheduler for the jobs `file` declares (nil when it declares none), running `strata:`
     /// jobs with this process's database, log, topology and schemas.
-    public func jobScheduler(file: URL, workerID: String, leaseTTL: Duration, tick: Duration = .seconds(1)) throws -> JobScheduler? {
+    public func jobScheduler(file: URL, workerID: String, leaseTTL: Duration, tick: Duration = .seconds(1), health: SourceHealth? = nil) throws -> JobScheduler? {
         let specs = try JobsFile.load(from: file)
         guard !specs.isEmpty else { return nil }
         guard topology.topics[JobEvents.topic] != nil else {
@@ -29,6 +29,7 @@ extension StrataContext {
         var settings = JobSchedulerSettings(workerID: workerID)
         settings.leaseTTL = leaseTTL
         settings.tick = tick
+        settings.health = health
         settings.environment = childEnvironment()
         settings.workingDirectory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
         return JobScheduler(specs: specs, log: log, producer: producer, client: client, settings: settings, logger: logger)

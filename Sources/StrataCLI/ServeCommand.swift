@@ -67,7 +67,8 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--datalake-poll-interval and --datalake-retry must be between 0 and 3600 seconds")
         }
         let (datalake, datalakeFrom, datalakePoll, datalakeRetry) = (self.datalake, self.datalakeFrom, self.datalakePoll, self.datalakeRetry)
-        if datalake != nil { server.sources = SourceHealth() }
+        // The process's long-running sources (a data lake follower, the job scheduler) report here for /health.
+        server.sources = SourceHealth()
         let demoData = env["STRATA_DEMO_DATA"]
         let jobsFile = self.jobsFile ?? env["STRATA_JOBS"]
         let serverSettings = server
@@ -83,7 +84,8 @@ struct Serve: AsyncParsableCommand {
             }
             var jobsLine = ""
             if !noWorkers, let file = try strata.jobsFile(jobsFile),
-                let scheduler = try strata.jobScheduler(file: file, workerID: settings.workerID, leaseTTL: settings.leaseTTL, tick: settings.heartbeat)
+                let scheduler = try strata.jobScheduler(file: file, workerID: settings.workerID, leaseTTL: settings.leaseTTL, tick: settings.heartbeat,
+                    health: serverSettings.sources)
             {
                 services.append(scheduler)
                 jobsLine = "\n  jobs: \(file.path)"

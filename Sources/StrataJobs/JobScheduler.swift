@@ -29,6 +29,9 @@ public struct JobSchedulerSettings: Sendable {
     /// The scheduler's clock (tests inject one): schedules, `at` fields and backoff use it; leases
     /// and timeouts use real time.
     public var now: @Sendable () -> Date = { Date() }
+    /// Where the scheduler reports itself for `/health` (as source `jobs`): down while its ticks
+    /// fail (the database does not answer, the log cannot be read), with the error.
+    public var health: SourceHealth?
 
     public init(workerID: String) {
         self.workerID = workerID
@@ -75,11 +78,13 @@ public final class JobScheduler: Service, Sendable {
                     try await tick(&state) { job, runID, attempt in
                         group.addTask { await self.execute(job, runID: runID, attempt: attempt) }
                     }
+                    settings.health?.report("jobs", up: true, detail: "scheduling \(specs.count) job(s) as \(settings.workerID)")
                 } catch is CancellationError {
                     break
                 } catch {
                     Counter(label: "strata_job_scheduler_errors_total", dimensions: [("worker", settings.workerID)]).increment()
                     logger.warning("job scheduler tick failed", metadata: ["error": "\(PostgresErrors.message(error))"])
+                    settings.health?.report("jobs", up: false, detail: "the scheduler cannot tick: \(PostgresErrors.message(error))")
                 }
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.tick) }
             }

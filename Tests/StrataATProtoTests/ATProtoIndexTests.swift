@@ -74,7 +74,7 @@ import Testing
                     #expect(page.status == .ok)
                     records += page.json["data"]?.arrayValue ?? []
                     recordCursor = page.json["cursor"]?.stringValue
-                } while recordCursor != nil
+                } while recordCursor != nil && records.count <= repo.records.count
                 #expect(records.count == repo.records.count)
                 let first = try #require(repo.records.first)
                 let stored = try #require(records.first { $0["collection"]?.stringValue == first.collection && $0["rkey"]?.stringValue == first.rkey })

@@ -46,8 +46,9 @@ final class TestClock: Sendable {
         throw CancellationError()
     }
 
-    static func scheduler(_ strata: StrataContext, _ specs: [JobSpec], id: String, clock: TestClock) -> JobScheduler {
+    static func scheduler(_ strata: StrataContext, _ specs: [JobSpec], id: String, clock: TestClock, health: SourceHealth? = nil) -> JobScheduler {
         var settings = JobSchedulerSettings(workerID: id)
+        settings.health = health
         settings.leaseTTL = .seconds(10)
         settings.tick = .milliseconds(100)
         settings.killGrace = .seconds(1)
@@ -197,6 +198,33 @@ final class TestClock: Sendable {
             #expect(byRun["flaky@t"]?.0 == 2 && byRun["flaky@t"]?.2 == "succeeded")
             #expect(byRun["slow@t"]?.2 == "cancelled")
             #expect(byRun[JobEvents.scheduledRunID(job: "long", slot: Self.utc("2026-12-03T12:01:00Z"))]?.3 == "step 1")
+        }
+    }
+
+    /// A scheduler that cannot tick (its lease table gone) is down in /health's sources with the
+    /// error, and up again once it can.
+    @Test func aSchedulerThatCannotTickIsDownInHealth() async throws {
+        try await TestEnvironment.withStrata { strata in
+            let health = SourceHealth()
+            let spec = JobSpec(name: "hourly", schedule: .every(seconds: 3600), action: .command(["true"]))
+            let scheduler = Self.scheduler(strata, [spec], id: "healthy", clock: TestClock(Self.utc("2026-12-03T12:00:30Z")), health: health)
+            @Sendable func jobs() -> SourceHealth.Status? { health.statuses.first { $0.name == "jobs" } }
+            @Sendable func until(_ up: Bool) async throws {
+                let deadline = ContinuousClock.now + .seconds(60)
+                while jobs()?.up != up {
+                    guard ContinuousClock.now < deadline else { Issue.record("jobs never \(up ? "up" : "down"): \(String(describing: jobs()))"); return }
+                    try await Task.sleep(for: .milliseconds(50))
+                }
+            }
+            try await Self.running([scheduler]) {
+                try await until(true)
+                #expect(jobs()?.detail.contains("healthy") == true)
+                try await strata.client.query("ALTER TABLE strata.job_leases RENAME TO job_leases_away", logger: TestEnvironment.logger)
+                try await until(false)
+                #expect(jobs()?.detail.contains("job_leases") == true, "\(String(describing: jobs()))")
+                try await strata.client.query("ALTER TABLE strata.job_leases_away RENAME TO job_leases", logger: TestEnvironment.logger)
+                try await until(true)
+            }
         }
     }
 }

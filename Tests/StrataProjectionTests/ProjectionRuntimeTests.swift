@@ -223,7 +223,9 @@ import Testing
             try await withThrowingTaskGroup(of: Void.self) { group in
                 for _ in 0..<3 {
                     group.addTask {
-                        while await !stats.stopped {
+                        // Also ends when the group is cancelled (a replay that did not catch up threw):
+                        // a cancelled task's queries fail at once, and this loop would spin forever.
+                        while !Task.isCancelled, await !stats.stopped {
                             do {
                                 // One statement, one snapshot: both tables of the same generation.
                                 let rows = try await strata.client.query("""
@@ -241,7 +243,7 @@ import Testing
                 let (generation, resumed) = try await catalog.startReplay(projection)
                 #expect(generation.number == 2)
                 #expect(!resumed)
-                try await ProjectionHarness.runUntilCaughtUp(strata, [projection])
+                try await ProjectionHarness.runUntilCaughtUp(strata, [projection], timeout: .seconds(240))
                 try await Task.sleep(for: .milliseconds(200))
                 await stats.stop()
                 try await group.waitForAll()

@@ -21,7 +21,7 @@ public enum ProjectionHarness {
     /// Runs a worker for `projections` until every active generation has applied everything in
     /// the log and no replay is pending, then stops it.
     public static func runUntilCaughtUp(
-        _ strata: StrataContext, _ projections: [any Projection], settings: WorkerSettings = fastSettings(), timeout: Duration = .seconds(60)
+        _ strata: StrataContext, _ projections: [any Projection], settings: WorkerSettings = fastSettings(), timeout: Duration = .seconds(180)
     ) async throws {
         let worker = ProjectionWorker(projections: projections, log: strata.log, client: strata.client, settings: settings, logger: strata.logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -32,7 +32,7 @@ public enum ProjectionHarness {
         }
     }
 
-    public static func waitUntilCaughtUp(_ strata: StrataContext, _ names: [String], timeout: Duration = .seconds(60)) async throws {
+    public static func waitUntilCaughtUp(_ strata: StrataContext, _ names: [String], timeout: Duration = .seconds(180)) async throws {
         let monitor = LagMonitor(client: strata.client, log: strata.log, logger: strata.logger)
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
