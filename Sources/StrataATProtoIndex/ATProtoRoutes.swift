@@ -56,9 +56,11 @@ public struct ATProtoRoutes: APIRoutes {
         /// The host's state and removal count, or nil when unknown.
         @Sendable func host(_ hostname: String) async throws -> (state: String, removals: Int)? {
             do {
-                for try await (state, removals) in try await db.query("SELECT state, removals FROM atproto.hosts WHERE hostname = \(hostname)", logger: logger)
-                    .decode((String, Int).self) { return (state, removals) }
-                return nil
+                return try await withDeadline(JSONPage.readDeadline, "the query") { () -> (state: String, removals: Int)? in
+                    for try await (state, removals) in try await db.query("SELECT state, removals FROM atproto.hosts WHERE hostname = \(hostname)", logger: logger)
+                        .decode((String, Int).self) { return (state, removals) }
+                    return nil
+                }
             } catch let error as PSQLError {
                 throw missing(error) ?? error
             }
@@ -68,7 +70,7 @@ public struct ATProtoRoutes: APIRoutes {
             guard let value = try? JSONParser.parse(body), let raw = value["hostname"]?.stringValue else {
                 throw APIError(.badRequest, "InvalidRequest", "Error: Input must have the property \"hostname\"")
             }
-            do { return try CrawlHostname.normalize(raw) } catch let error as ATProtoError { throw APIError(.badRequest, "InvalidRequest", "Error: \(error.message)") }
+            do { return try CrawlHostname.normalize(raw) } catch { throw APIError(.badRequest, "InvalidRequest", "Error: \(error.message)") }
         }
         /// Asks for a crawl: nothing appended when the host is already listed; refused when banned.
         @Sendable func askForCrawl(_ name: String, by: String) async throws {

@@ -192,26 +192,30 @@ public struct RepoCrawler: Sendable {
 
     /// The hosts listed to crawl (requestCrawl, admin), in name order: none until the index has a view.
     public static func registeredHosts(_ db: PostgresClient, logger: Logger) async throws -> [String] {
-        var out: [String] = []
         do {
-            for try await name in try await db.query("SELECT hostname FROM atproto.hosts WHERE state = 'active' ORDER BY hostname", logger: logger)
-                .decode(String.self) { out.append(name) }
+            return try await withDeadline(.seconds(30), "listing the hosts to crawl") {
+                var out: [String] = []
+                for try await name in try await db.query("SELECT hostname FROM atproto.hosts WHERE state = 'active' ORDER BY hostname", logger: logger)
+                    .decode(String.self) { out.append(name) }
+                return out
+            }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
             return []
         }
-        return out
     }
 
     /// The revisions the index holds (none when it has no view yet).
     func indexedRevisions(_ dids: [String]) async throws -> [String: String] {
         guard !dids.isEmpty else { return [:] }
-        var out: [String: String] = [:]
         do {
-            for try await (did, rev) in try await db.query("SELECT did, rev FROM atproto.repos WHERE did = ANY(\(dids))", logger: logger)
-                .decode((String, String).self) { out[did] = rev }
+            return try await withDeadline(.seconds(60), "reading the index's revisions") {
+                var out: [String: String] = [:]
+                for try await (did, rev) in try await db.query("SELECT did, rev FROM atproto.repos WHERE did = ANY(\(dids))", logger: logger)
+                    .decode((String, String).self) { out[did] = rev }
+                return out
+            }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
             return [:]
         }
-        return out
     }
 }
