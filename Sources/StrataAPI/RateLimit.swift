@@ -39,7 +39,8 @@ public final class RateLimiter: Sendable {
     static let realIP = HTTPField.Name("X-Real-IP")!
     static let forwardedFor = HTTPField.Name("X-Forwarded-For")!
 
-    public static let defaultOverrides = ["GET /health": 600]
+    /// `requestCrawl` is public and each accepted request makes a crawler do work: few per client.
+    public static let defaultOverrides = ["GET /health": 600, "POST /xrpc/com.atproto.sync.requestCrawl": 30]
 
     /// The time windows are taken from (tests fix it so a window cannot roll over mid-test).
     let clock: @Sendable () -> Date

@@ -200,6 +200,26 @@ import Testing
         for input in refused { #expect(throws: ATProtoError.self, "\(input)") { try CrawlHostname.normalize(input) } }
     }
 
+    /// requestCrawl has a bucket of its own, far below the writes' limit: 30 a minute per client.
+    @Test func requestCrawlIsRateLimitedPerClient() async throws {
+        try await TestEnvironment.withStrata { strata in
+            var deps = strata.apiDependencies(writeToken: nil, metrics: false)
+            let noon = Date(timeIntervalSince1970: 1_764_849_600)
+            deps.rateLimiter = RateLimiter(clock: { noon })  // one window for the whole test
+            try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))  // the hosts table
+            let app = Application(router: buildRouter(deps, routes: [ATProtoRoutes()]), logger: strata.logger)
+            try await app.test(.router) { client in
+                var statuses: [HTTPResponse.Status] = []
+                for i in 0..<31 {
+                    statuses.append(try await client.json("/xrpc/com.atproto.sync.requestCrawl", method: .post, headers: [.contentType: "application/json"],
+                        body: #"{"hostname": "pds\#(i).example.com"}"#).status)
+                }
+                #expect(statuses.prefix(30).allSatisfy { $0 == .ok }, "\(statuses)")
+                #expect(statuses.last == .tooManyRequests)
+            }
+        }
+    }
+
     @Test func requestsBansAndRemovalsAreEventsAndAReplayableView() async throws {
         try await TestEnvironment.withStrata { strata in
             let app = Application(router: buildRouter(strata.apiDependencies(writeToken: APIHarness.token, metrics: false), routes: [ATProtoRoutes()]),
