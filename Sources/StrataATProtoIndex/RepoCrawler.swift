@@ -111,16 +111,22 @@ public struct RepoCrawler: Sendable {
         Gauge(label: "strata_atproto_crawl_listed", dimensions: [("host", host)]).record(accounts.count)
         let known = try await indexedRevisions(accounts.map(\.did))
 
-        // Inactive accounts: their status, no export.
+        // Status changes the index does not hold yet: an account gone inactive (no export is
+        // fetched), or back to active at a revision already indexed. Each transition is its own
+        // event (the marker carries the time), so an account may flip back and forth.
         var statuses: [EventDraft] = []
-        for account in accounts where !account.active {
-            report.inactive += 1
-            statuses.append(ATProtoEvents.statusDraft(did: account.did, active: false, status: account.status ?? "inactive", seq: nil,
-                host: host, source: "crawl:\(host)", marker: account.rev))
+        let now = Int64(Date().timeIntervalSince1970)
+        for account in accounts {
+            if !account.active { report.inactive += 1 }
+            let indexed = known[account.did]
+            let changed = account.active ? indexed?.active == false : indexed?.active != false
+            guard changed else { continue }
+            statuses.append(ATProtoEvents.statusDraft(did: account.did, active: account.active, status: account.active ? nil : account.status ?? "inactive",
+                seq: nil, host: host, source: "crawl:\(host)", marker: "\(account.rev)@\(now)"))
         }
         if !statuses.isEmpty { report.appended += try await producer.append(statuses).filter { !$0.duplicate }.count }
 
-        let todo = accounts.filter { $0.active && !($0.rev.isEmpty == false && known[$0.did] == $0.rev) }
+        let todo = accounts.filter { $0.active && !($0.rev.isEmpty == false && known[$0.did]?.rev == $0.rev) }
         report.unchanged = accounts.count - report.inactive - todo.count
         progress(report)
         try await withThrowingTaskGroup(of: (String, Result<(records: Int, appended: Int), any Error>).self) { group in
@@ -174,7 +180,6 @@ public struct RepoCrawler: Sendable {
         var kept = repo
         kept.records = repo.records.filter { settings.wants($0.collection) }
         var drafts = try ATProtoEvents.drafts(kept, host: host, source: "crawl:\(host)")
-        drafts.append(ATProtoEvents.statusDraft(did: did, active: true, status: nil, seq: nil, host: host, source: "crawl:\(host)", marker: repo.commit.rev))
         let receipts = try await producer.append(drafts)
         return (kept.records.count, receipts.filter { !$0.duplicate }.count)
     }
@@ -204,14 +209,14 @@ public struct RepoCrawler: Sendable {
         }
     }
 
-    /// The revisions the index holds (none when it has no view yet).
-    func indexedRevisions(_ dids: [String]) async throws -> [String: String] {
+    /// The revisions and account states the index holds (none when it has no view yet).
+    func indexedRevisions(_ dids: [String]) async throws -> [String: (rev: String, active: Bool)] {
         guard !dids.isEmpty else { return [:] }
         do {
             return try await withDeadline(.seconds(60), "reading the index's revisions") {
-                var out: [String: String] = [:]
-                for try await (did, rev) in try await db.query("SELECT did, rev FROM atproto.repos WHERE did = ANY(\(dids))", logger: logger)
-                    .decode((String, String).self) { out[did] = rev }
+                var out: [String: (rev: String, active: Bool)] = [:]
+                for try await (did, rev, active) in try await db.query("SELECT did, rev, active FROM atproto.repos WHERE did = ANY(\(dids))", logger: logger)
+                    .decode((String, String, Bool).self) { out[did] = (rev, active) }
                 return out
             }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {

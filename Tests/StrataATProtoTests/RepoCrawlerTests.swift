@@ -27,11 +27,22 @@ final class FakePDS: Sendable {
         var didDocument: [UInt8]?
     }
 
-    let accounts: [Account]
+    let state: Mutex<[Account]>
+    var accounts: [Account] { state.withLock { $0 } }
     let requests = Mutex<[String]>([])
     let faults = Mutex<[String: String]>([:])
 
-    init(accounts: [Account]) { self.accounts = accounts }
+    init(accounts: [Account]) { state = Mutex(accounts) }
+
+    /// Changes an account's status as the PDS reports it.
+    func set(_ did: String, active: Bool, status: String?) {
+        state.withLock { all in
+            for i in all.indices where all[i].did == did {
+                all[i].active = active
+                all[i].status = status
+            }
+        }
+    }
 
     func run(port: @escaping @Sendable (Int) async -> Void) async throws {
         let router = Router()
@@ -53,7 +64,8 @@ final class FakePDS: Sendable {
             case "/xrpc/com.atproto.sync.listRepos":
                 // Two accounts a page.
                 let start = Int(request.uri.queryParameters["cursor"].map(String.init) ?? "0") ?? 0
-                let page = self.accounts.dropFirst(start).prefix(2)
+                let accounts = self.accounts
+                let page = accounts.dropFirst(start).prefix(2)
                 var body: [String: JSONValue] = [
                     "repos": .array(page.map { a in
                         var repo: [String: JSONValue] = ["did": .string(a.did), "head": "bafyreie5cvv4h45feadgeuwhbcutmh6t2ceseocckahdoe6uat64zmz454",
@@ -62,7 +74,7 @@ final class FakePDS: Sendable {
                         return .object(repo)
                     }),
                 ]
-                if start + 2 < self.accounts.count { body["cursor"] = .string(String(start + 2)) }
+                if start + 2 < accounts.count { body["cursor"] = .string(String(start + 2)) }
                 return json(.object(body))
             case "/xrpc/com.atproto.sync.getRepo":
                 let did = request.uri.queryParameters["did"].map(String.init) ?? ""
@@ -158,6 +170,25 @@ final class FakePDS: Sendable {
                 let second = try await crawler.crawl(host: host)
                 #expect(second.appended == 0, "\(second)")
                 #expect(try await strata.log.endOffsets(topic: ATProtoEvents.topic) == ends)
+
+                // The account is deactivated, then active again at the same revision: each change is
+                // appended once and the listings follow it.
+                @Sendable func listed() async throws -> Bool {
+                    try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
+                    return try await app.test(.router) { client in
+                        let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=\(wanted[0].collection)")
+                        return page.json["repos"]?.arrayValue?.contains { $0["did"]?.stringValue == faker.commit.did } == true
+                    }
+                }
+                fake.set(faker.commit.did, active: false, status: "deactivated")
+                let third = try await crawler.crawl(host: host)
+                #expect(third.appended == 1 && third.inactive == 2, "\(third)")
+                #expect(try await listed() == false)
+                #expect(try await crawler.crawl(host: host).appended == 0, "still deactivated: nothing new")
+                fake.set(faker.commit.did, active: true, status: nil)
+                let fourth = try await crawler.crawl(host: host)
+                #expect(fourth.appended == 1, "\(fourth)")
+                #expect(try await listed() == true)
                 group.cancelAll()
             }
         }
