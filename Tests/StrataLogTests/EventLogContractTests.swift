@@ -189,14 +189,15 @@ import Testing
                     return seen
                 }
                 let clock = ContinuousClock()
-                let started = clock.now
                 try await Task.sleep(for: .milliseconds(300))
                 try await producer.append([demoDraft(key: "w", amount: 1)])
                 try await Task.sleep(for: .milliseconds(100))
                 try await producer.append([demoDraft(key: "w", amount: 2), demoDraft(key: "w", amount: 3)])
+                // Timed from the last append (a loaded CI run spent 11 s in the two Kafka appends).
+                let appended = clock.now
                 let seen = try await group.next()
                 // Woken by the append, not by the 30 s fallback timeout.
-                #expect(clock.now - started < .seconds(10))
+                #expect(clock.now - appended < .seconds(15))
                 if log.capabilities.contains(.denseOffsets) { #expect(seen == [0, 1, 2]) } else { #expect(seen?.count == 3) }
             }
         }
