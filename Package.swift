@@ -220,6 +220,7 @@ let package = Package(
                 "StrataCrawl",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataCore",
+                "StrataPostgres",
                 "StrataProjections",
                 "StrataAPI",
                 .product(name: "Hummingbird", package: "hummingbird"),

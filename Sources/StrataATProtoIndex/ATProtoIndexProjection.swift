@@ -44,12 +44,43 @@ public struct ATProtoIndexProjection: Projection {
             """)
     }
 
+    /// Consecutive puts, applied as one statement per table: per record the put a sequential
+    /// application would leave (the newest revision; of equal ones, the later), per repository the
+    /// newest revision, the last host named and the latest time.
+    struct PendingPuts {
+        struct Put {
+            var did, collection, rkey, cid, rev, record: String
+        }
+        struct Key: Hashable {
+            var did, collection, rkey: String
+        }
+        var puts: [Key: Put] = [:]
+        var repos: [String: (rev: String, host: String?, at: Date)] = [:]
+
+        var isEmpty: Bool { puts.isEmpty }
+
+        mutating func add(_ put: Put, host: String?, at: Date) {
+            let key = Key(did: put.did, collection: put.collection, rkey: put.rkey)
+            // A put older than the one pending for its record has no effect, as it would have none in turn.
+            if puts[key].map({ put.rev.utf8.lexicographicallyPrecedes($0.rev.utf8) }) != true { puts[key] = put }
+            if let r = repos[put.did] {
+                repos[put.did] = (r.rev.utf8.lexicographicallyPrecedes(put.rev.utf8) ? put.rev : r.rev, host ?? r.host, max(r.at, at))
+            } else {
+                repos[put.did] = (put.rev, host, at)
+            }
+        }
+    }
+
     public func apply(_ events: [Event], _ context: ProjectionContext) async throws {
         let repos = context.table("repos")
         let records = context.table("records")
         var touched: Set<String> = []
+        var pending = PendingPuts()
         for event in events {
             let p = try JSONParser.parse(event.payload)
+            if event.type != ATProtoEvents.recordPut, !pending.isEmpty {
+                try await flush(&pending, context)
+            }
             if event.type.hasPrefix("atproto.host.") {
                 try await applyHost(event, p, context)
                 continue
@@ -63,13 +94,7 @@ public struct ATProtoIndexProjection: Projection {
                 guard let collection = p["collection"]?.stringValue, let rkey = p["rkey"]?.stringValue, let cid = p["cid"]?.stringValue,
                     let record = p["record"]
                 else { throw ProjectionError("event \(event.position): a record put needs collection, rkey, cid and record") }
-                try await context.query("""
-                    INSERT INTO \(unescaped: records) AS r (did, collection, rkey, cid, rev, record)
-                    VALUES (\(did), \(collection), \(rkey), \(cid), \(rev), \(JSONWriter.string(record))::jsonb)
-                    ON CONFLICT (did, collection, rkey) DO UPDATE SET cid = EXCLUDED.cid, rev = EXCLUDED.rev, record = EXCLUDED.record
-                     WHERE r.rev <= EXCLUDED.rev
-                    """)
-                try await upsertRepo(context, repos, did: did, rev: rev, host: host, at: at)
+                pending.add(.init(did: did, collection: collection, rkey: rkey, cid: cid, rev: rev, record: JSONWriter.string(record)), host: host, at: at)
             case ATProtoEvents.recordDeleted:
                 guard let collection = p["collection"]?.stringValue, let rkey = p["rkey"]?.stringValue else {
                     throw ProjectionError("event \(event.position): a record delete needs collection and rkey")
@@ -103,6 +128,7 @@ public struct ATProtoIndexProjection: Projection {
             }
             touched.insert(did)
         }
+        if !pending.isEmpty { try await flush(&pending, context) }
         // Which repositories hold which collections, recomputed for the repositories this batch touched.
         let dids = touched.sorted()
         guard !dids.isEmpty else { return }
@@ -112,6 +138,27 @@ public struct ATProtoIndexProjection: Projection {
             INSERT INTO \(unescaped: collections) (collection, did, records)
             SELECT collection, did, count(*) FROM \(unescaped: records) WHERE did = ANY(\(dids)) GROUP BY collection, did
             """)
+    }
+
+    /// Applies the pending puts: one upsert of records, one of repositories.
+    private func flush(_ pending: inout PendingPuts, _ context: ProjectionContext) async throws {
+        let puts = pending.puts.values.sorted { ($0.did, $0.collection, $0.rkey) < ($1.did, $1.collection, $1.rkey) }
+        try await context.query("""
+            INSERT INTO \(unescaped: context.table("records")) AS r (did, collection, rkey, cid, rev, record)
+            SELECT d, c, k, i, v, j::jsonb FROM unnest(\(puts.map(\.did)), \(puts.map(\.collection)), \(puts.map(\.rkey)), \(puts.map(\.cid)),
+                \(puts.map(\.rev)), \(puts.map(\.record))) AS x(d, c, k, i, v, j)
+            ON CONFLICT (did, collection, rkey) DO UPDATE SET cid = EXCLUDED.cid, rev = EXCLUDED.rev, record = EXCLUDED.record
+             WHERE r.rev <= EXCLUDED.rev
+            """)
+        let repos = pending.repos.sorted { $0.key < $1.key }
+        try await context.query("""
+            INSERT INTO \(unescaped: context.table("repos")) AS r (did, rev, host, updated_at)
+            SELECT d, v, CASE WHEN hh THEN h END, a FROM unnest(\(repos.map(\.key)), \(repos.map(\.value.rev)), \(repos.map { $0.value.host ?? "" }),
+                \(repos.map { $0.value.host != nil }), \(repos.map(\.value.at))) AS x(d, v, h, hh, a)
+            ON CONFLICT (did) DO UPDATE SET rev = greatest(r.rev, EXCLUDED.rev), host = coalesce(EXCLUDED.host, r.host),
+                updated_at = greatest(r.updated_at, EXCLUDED.updated_at)
+            """)
+        pending = PendingPuts()
     }
 
     /// A host's state: `active` (to crawl), `banned` (requests refused), `removed` (until asked again).

@@ -5,6 +5,7 @@ import PostgresNIO
 import StrataAPI
 import StrataATProto
 import StrataCore
+import StrataPostgres
 
 /// `GET /xrpc/com.atproto.sync.listReposByCollection` (the lexicon's parameters, output and error
 /// names), `GET /v1/atproto/repos/{did}` and `GET /v1/atproto/repos/{did}/records`.
@@ -14,10 +15,14 @@ public struct ATProtoRoutes: APIRoutes {
     public func register(on router: Router<StrataRequestContext>, _ deps: APIDependencies) {
         let db = deps.client
         let logger = deps.logger
-        @Sendable func missing(_ error: PSQLError) -> APIError? {
-            guard error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" else { return nil }
-            return APIError(.serviceUnavailable, "atproto_projection_missing",
-                "the atproto projection has no view yet: run `strata work` (or serve) with the atproto topic")
+        /// A query of the atproto view: 503 naming what to run while the view does not exist yet.
+        @Sendable func view<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+            do {
+                return try await body()
+            } catch where PostgresErrors.isMissingView(error) {
+                throw APIError(.serviceUnavailable, "atproto_projection_missing",
+                    "the atproto projection has no view yet: run `strata work` (or serve) with the atproto topic")
+            }
         }
 
         router.get("/xrpc/com.atproto.sync.listReposByCollection") { request, _ -> Response in
@@ -34,9 +39,8 @@ public struct ATProtoRoutes: APIRoutes {
                 throw APIError(.badRequest, "InvalidRequest", error.message)
             }
             let cursor = request.stringQuery("cursor") ?? ""
-            var dids: [String] = []
-            do {
-                dids = try await withDeadline(JSONPage.readDeadline, "the query") {
+            let dids = try await view {
+                try await withDeadline(JSONPage.readDeadline, "the query") {
                     var out: [String] = []
                     for try await row in try await db.query("""
                         SELECT c.did FROM atproto.collections c JOIN atproto.repos r ON r.did = c.did
@@ -45,8 +49,6 @@ public struct ATProtoRoutes: APIRoutes {
                     { out.append(try row.decode(String.self)) }
                     return out
                 }
-            } catch let error as PSQLError {
-                throw missing(error) ?? error
             }
             var body: [String: JSONValue] = ["repos": .array(dids.prefix(limit).map { .object(["did": .string($0)]) })]
             if dids.count > limit, let last = dids.prefix(limit).last { body["cursor"] = .string(last) }
@@ -55,14 +57,12 @@ public struct ATProtoRoutes: APIRoutes {
 
         /// The host's state and removal count, or nil when unknown.
         @Sendable func host(_ hostname: String) async throws -> (state: String, removals: Int)? {
-            do {
-                return try await withDeadline(JSONPage.readDeadline, "the query") { () -> (state: String, removals: Int)? in
+            try await view {
+                try await withDeadline(JSONPage.readDeadline, "the query") { () -> (state: String, removals: Int)? in
                     for try await (state, removals) in try await db.query("SELECT state, removals FROM atproto.hosts WHERE hostname = \(hostname)", logger: logger)
                         .decode((String, Int).self) { return (state, removals) }
                     return nil
                 }
-            } catch let error as PSQLError {
-                throw missing(error) ?? error
             }
         }
         @Sendable func hostname(_ request: inout Request) async throws -> String {
@@ -92,7 +92,7 @@ public struct ATProtoRoutes: APIRoutes {
             if let state, !["active", "banned", "removed"].contains(state) {
                 throw APIError(.badRequest, "bad_state", "state must be active, banned or removed, got '\(state.prefix(40))'")
             }
-            do {
+            return try await view {
                 let json = try await JSONPage.one(db, """
                     SELECT json_build_object('hosts', coalesce(json_agg(json_build_object('hostname', h.hostname, 'state', h.state,
                         'requested_at', h.requested_at, 'requested_by', h.requested_by, 'banned_at', h.banned_at, 'reason', h.reason,
@@ -100,8 +100,6 @@ public struct ATProtoRoutes: APIRoutes {
                       FROM atproto.hosts h WHERE \(state)::text IS NULL OR h.state = \(state)
                     """, logger: logger)
                 return rawJSONResponse(json ?? #"{"hosts":[]}"#)
-            } catch let error as PSQLError {
-                throw missing(error) ?? error
             }
         }
 
@@ -142,17 +140,14 @@ public struct ATProtoRoutes: APIRoutes {
         router.get("/v1/atproto/repos/:did") { _, context -> Response in
             let did = try context.parameters.require("did")
             guard Syntax.isValidDID(did) else { throw APIError(.badRequest, "bad_did", "'\(did.prefix(200))' is not a DID") }
-            let json: String?
-            do {
-                json = try await JSONPage.one(db, """
+            let json = try await view {
+                try await JSONPage.one(db, """
                     SELECT json_build_object('did', r.did, 'rev', r.rev, 'active', r.active, 'status', r.status, 'host', r.host,
                         'commit', r.commit_cid, 'data', r.data_cid, 'synced_at', r.synced_at, 'updated_at', r.updated_at,
                         'collections', coalesce((SELECT json_agg(json_build_object('collection', c.collection, 'records', c.records) ORDER BY c.collection)
                                                    FROM atproto.collections c WHERE c.did = r.did), '[]'::json))::text
                       FROM atproto.repos r WHERE r.did = \(did)
                     """, logger: logger)
-            } catch let error as PSQLError {
-                throw missing(error) ?? error
             }
             guard let json else { throw APIError.notFound("no repository '\(did)' is indexed") }
             return rawJSONResponse(json)
@@ -169,8 +164,8 @@ public struct ATProtoRoutes: APIRoutes {
             let after = page.after ?? []
             let afterCollection = after.first?.stringValue ?? ""
             let afterKey = after.dropFirst().first?.stringValue ?? ""
-            do {
-                return try await JSONPage.fetch(db, """
+            return try await view {
+                try await JSONPage.fetch(db, """
                     SELECT json_build_object('collection', x.collection, 'rkey', x.rkey, 'cid', x.cid, 'rev', x.rev, 'record', x.record)::text,
                            x.collection, x.rkey
                       FROM atproto.records x
@@ -180,8 +175,6 @@ public struct ATProtoRoutes: APIRoutes {
                     """, page: page, scope: "atproto_records", logger: logger) {
                     [.string(try $0[1].decode(String.self)), .string(try $0[2].decode(String.self))]
                 }.response()
-            } catch let error as PSQLError {
-                throw missing(error) ?? error
             }
         }
     }

@@ -4,6 +4,7 @@ import Metrics
 import PostgresNIO
 import StrataATProto
 import StrataCore
+import StrataPostgres
 import StrataCrawl
 
 /// Backfills a PDS: `com.atproto.server.describeServer` confirms the host, `com.atproto.sync.listRepos`
@@ -204,7 +205,7 @@ public struct RepoCrawler: Sendable {
                     .decode(String.self) { out.append(name) }
                 return out
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
+        } catch where PostgresErrors.isMissingView(error) {
             return []
         }
     }
@@ -219,7 +220,7 @@ public struct RepoCrawler: Sendable {
                     .decode((String, String, Bool).self) { out[did] = (rev, active) }
                 return out
             }
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
+        } catch where PostgresErrors.isMissingView(error) {
             return [:]
         }
     }

@@ -3,6 +3,7 @@ import Foundation
 import PostgresNIO
 import StrataApp
 import StrataCore
+import StrataPostgres
 import StrataJobs
 
 struct Jobs: AsyncParsableCommand {
@@ -20,7 +21,7 @@ struct Jobs: AsyncParsableCommand {
         do {
             for try await row in try await strata.client.query(query, logger: strata.logger) { return try row.decode(String.self) }
             return nil
-        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
+        } catch where PostgresErrors.isMissingView(error) {
             throw StrataError(.notFound, "the jobs projection has no view yet: run `strata work` or `strata serve` with the jobs topic in the topology")
         }
     }

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import StrataAPI
 import StrataCore
+import StrataPostgres
 
 /// `GET /v1/jobs`, `GET /v1/jobs/{name}/runs`, and (with the API token) `POST /v1/jobs/{name}/runs`
 /// to ask for a run and `POST /v1/jobs/runs/{run_id}/cancel`. Run updates stream as SSE from
@@ -17,7 +18,7 @@ public struct JobRoutes: APIRoutes {
         @Sendable func one(_ query: PostgresQuery) async throws -> String? {
             do {
                 return try await JSONPage.one(db, query, logger: logger)
-            } catch let error as PSQLError where error.serverInfo?[.sqlState] == "42P01" || error.serverInfo?[.sqlState] == "3F000" {
+            } catch where PostgresErrors.isMissingView(error) {
                 throw APIError(.serviceUnavailable, "jobs_projection_missing", "the jobs projection has no view yet: run `strata work` (or serve) with the jobs topic")
             }
         }

@@ -13,6 +13,12 @@ public enum PostgresErrors {
         return nil
     }
 
+    /// Whether the error says a projection's view is not there yet (undefined table or schema).
+    public static func isMissingView(_ error: any Error) -> Bool {
+        let state = sqlState(error)
+        return state == "42P01" || state == "3F000"
+    }
+
     public static func message(_ error: any Error) -> String {
         if let e = error as? PSQLError {
             if let m = e.serverInfo?[.message] {
