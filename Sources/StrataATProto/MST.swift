@@ -40,13 +40,18 @@ public enum MST {
     public static func walk(root: CID, blocks: [CID: [UInt8]]) throws(ATProtoError) -> [Entry] {
         var out: [Entry] = []
         var nodes = 0
-        try walk(root, layer: nil, blocks: blocks, into: &out, nodes: &nodes)
+        try walk(root, layer: nil, depth: 0, blocks: blocks, into: &out, nodes: &nodes)
         return out
     }
 
-    private static func walk(_ cid: CID, layer: Int?, blocks: [CID: [UInt8]], into out: inout [Entry], nodes: inout Int) throws(ATProtoError) {
+    /// A key's height is at most 128 (sha-256 has 256 bits), so a real tree is at most 129 nodes deep;
+    /// a deeper chain (of nodes without entries) is hostile input, refused before it exhausts the stack.
+    static let maximumDepth = 130
+
+    private static func walk(_ cid: CID, layer: Int?, depth: Int, blocks: [CID: [UInt8]], into out: inout [Entry], nodes: inout Int) throws(ATProtoError) {
         nodes += 1
         guard nodes <= 10_000_000 else { throw ATProtoError("MST has more than 10,000,000 nodes") }
+        guard depth <= maximumDepth else { throw ATProtoError("MST is deeper than \(maximumDepth) nodes at \(cid)") }
         guard let data = blocks[cid] else { throw ATProtoError("MST node \(cid) is missing from the blocks") }
         let node: CBORValue
         do { node = try DagCBOR.decode(data) } catch { throw ATProtoError("MST node \(cid): \(error.description)") }
@@ -95,12 +100,12 @@ public enum MST {
             }
         }
         if let l = try pointer(left, "the left subtree") {
-            try walk(l, layer: childLayer, blocks: blocks, into: &out, nodes: &nodes)
+            try walk(l, layer: childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes)
         }
         for entry in parsed {
             try checkOrder(entry.key)
             out.append(Entry(key: entry.key, value: entry.value))
-            if let t = entry.tree { try walk(t, layer: childLayer, blocks: blocks, into: &out, nodes: &nodes) }
+            if let t = entry.tree { try walk(t, layer: childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes) }
         }
     }
 

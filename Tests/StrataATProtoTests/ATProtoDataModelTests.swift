@@ -194,6 +194,21 @@ import Testing
         #expect(refused > 2500)
     }
 
+    /// A chain of empty nodes far deeper than any real tree is refused, not walked off the stack.
+    @Test func aHostileDeepMSTIsAnError() throws {
+        var blocks: [CID: [UInt8]] = [:]
+        var below: CBORValue = .null
+        for _ in 0..<100_000 {
+            let bytes = DagCBOR.encode(.map(["e": .array([]), "l": below]))
+            let cid = CID.compute(bytes)
+            blocks[cid] = bytes
+            below = .link(cid)
+        }
+        let root = try #require(below.linkValue)
+        let error = #expect(throws: ATProtoError.self) { try MST.walk(root: root, blocks: blocks) }
+        #expect(error?.message.contains("deeper than") == true, "\(String(describing: error))")
+    }
+
     @Test func anMSTBuiltFromEntriesWalksBackToThem() throws {
         let value = CID.compute(DagCBOR.encode(.map(["$type": .string("io.atcr.test"), "n": .integer(1)])))
         let entries = (0..<500).map { MST.Entry(key: "io.atcr.manifest/\(String(format: "%013d", $0 * 7919 % 100_003))", value: value) }
