@@ -29,6 +29,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.7.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // C shim over the system's libzstd: payload compression.
@@ -212,12 +213,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // The ATProto index: the atproto topic's events, its projection and routes, CAR ingest.
+        // The ATProto index: the atproto topic's events, its projection and routes, CAR ingest,
+        // the crawler and the firehose subscriber.
         .target(
             name: "StrataATProtoIndex",
             dependencies: [
                 "StrataATProto",
                 "StrataCrawl",
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncAlgorithms", package: "swift-async-algorithms"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataCore",
                 "StrataPostgres",
@@ -351,6 +357,7 @@ let package = Package(
             dependencies: [
                 "StrataATProto", "StrataATProtoIndex", "StrataCore", "StrataTestSupport", "StrataProjections", "StrataAPI", "StrataApp",
                 "StrataCrawl",
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -238,3 +238,14 @@ public enum DagCBOR {
         }
     }
 }
+
+extension CBORValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral, ExpressibleByDictionaryLiteral,
+    ExpressibleByArrayLiteral
+{
+    public init(stringLiteral value: String) { self = .string(value) }
+    public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(booleanLiteral value: Bool) { self = .bool(value) }
+    /// Later duplicates of a key win (a map has each key once).
+    public init(dictionaryLiteral elements: (String, CBORValue)...) { self = .map(Dictionary(elements, uniquingKeysWith: { $1 })) }
+    public init(arrayLiteral elements: CBORValue...) { self = .array(elements) }
+}

@@ -49,6 +49,31 @@ public enum MST {
     static let maximumDepth = 130
 
     private static func walk(_ cid: CID, layer: Int?, depth: Int, blocks: [CID: [UInt8]], into out: inout [Entry], nodes: inout Int) throws(ATProtoError) {
+        let node = try parse(cid, layer: layer, depth: depth, blocks: blocks, nodes: &nodes)
+        func checkOrder(_ key: String) throws(ATProtoError) {
+            if let last = out.last, !last.key.utf8.lexicographicallyPrecedes(key.utf8) {
+                throw ATProtoError("MST key '\(key)' does not sort after '\(last.key)'")
+            }
+        }
+        if let l = node.left {
+            try walk(l, layer: node.childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes)
+        }
+        for entry in node.entries {
+            try checkOrder(entry.key)
+            out.append(Entry(key: entry.key, value: entry.value))
+            if let t = entry.tree { try walk(t, layer: node.childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes) }
+        }
+    }
+
+    /// A node read from its block: its entries (keys expanded), subtree pointers, and the layer of its children.
+    struct Node {
+        var left: CID?
+        var entries: [(key: String, value: CID, tree: CID?)]
+        var layer: Int?
+        var childLayer: Int? { layer.map { $0 - 1 } }
+    }
+
+    static func parse(_ cid: CID, layer: Int?, depth: Int, blocks: [CID: [UInt8]], nodes: inout Int) throws(ATProtoError) -> Node {
         nodes += 1
         guard nodes <= 10_000_000 else { throw ATProtoError("MST has more than 10,000,000 nodes") }
         guard depth <= maximumDepth else { throw ATProtoError("MST is deeper than \(maximumDepth) nodes at \(cid)") }
@@ -67,9 +92,9 @@ public enum MST {
         }
         // The node's layer: its keys' height (all equal), else one below its parent's.
         var nodeLayer = layer
-        var keys: [[UInt8]] = []
         var previous: [UInt8] = []
         var parsed: [(key: String, value: CID, tree: CID?)] = []
+        parsed.reserveCapacity(entries.count)
         for (i, entry) in entries.enumerated() {
             guard let e = entry.mapValue, e.count == 4, let p = e["p"]?.integerValue, let suffix = e["k"]?.bytesValue,
                 let value = e["v"]?.linkValue
@@ -86,27 +111,14 @@ public enum MST {
                 throw ATProtoError("MST node \(cid): key '\(key)' has height \(h) in a node of layer \(l)")
             }
             nodeLayer = h
-            keys.append(keyBytes)
             previous = keyBytes
             parsed.append((key, value, try pointer(e["t"], "entry \(i)'s subtree")))
         }
-        let childLayer = nodeLayer.map { $0 - 1 }
-        if let l = childLayer, l < 0, try pointer(left, "the left subtree") != nil || parsed.contains(where: { $0.tree != nil }) {
+        let leftTree = try pointer(left, "the left subtree")
+        if let l = nodeLayer, l == 0, leftTree != nil || parsed.contains(where: { $0.tree != nil }) {
             throw ATProtoError("MST node \(cid) at layer 0 has a subtree")
         }
-        func checkOrder(_ key: String) throws(ATProtoError) {
-            if let last = out.last, !last.key.utf8.lexicographicallyPrecedes(key.utf8) {
-                throw ATProtoError("MST key '\(key)' does not sort after '\(last.key)'")
-            }
-        }
-        if let l = try pointer(left, "the left subtree") {
-            try walk(l, layer: childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes)
-        }
-        for entry in parsed {
-            try checkOrder(entry.key)
-            out.append(Entry(key: entry.key, value: entry.value))
-            if let t = entry.tree { try walk(t, layer: childLayer, depth: depth + 1, blocks: blocks, into: &out, nodes: &nodes) }
-        }
+        return Node(left: leftTree, entries: parsed, layer: nodeLayer)
     }
 
     /// Builds the tree of `entries` (any order; keys unique): its root CID and every node's block.
@@ -115,36 +127,65 @@ public enum MST {
         for (a, b) in zip(sorted, sorted.dropFirst()) where a.key == b.key {
             throw ATProtoError("MST key '\(a.key)' given twice")
         }
-        let withHeights = sorted.map { (entry: $0, height: height(of: $0.key)) }
+        return try build(items: sorted.map { .entry($0, height: height(of: $0.key)) })
+    }
+
+    /// Builds the tree of `items` (in key order): entries, and subtrees known only by their CID and
+    /// layer, kept as they are. A subtree that the change would have to split or merge with its
+    /// neighbours is an error (its blocks are needed).
+    public static func build(items: [Item]) throws(ATProtoError) -> (root: CID, blocks: [CID: [UInt8]]) {
         var blocks: [CID: [UInt8]] = [:]
-        let top = withHeights.map(\.height).max() ?? 0
-        let root = node(withHeights[...], layer: top, blocks: &blocks)
+        var top = -1
+        for case .entry(_, let h) in items { top = max(top, h) }
+        if top < 0 {
+            // No entries: the empty tree, or one subtree standing alone.
+            if items.count == 1, case .subtree(let cid, _) = items[0] { return (cid, blocks) }
+            guard items.isEmpty else { throw ATProtoError("MST: \(items.count) subtrees with no key between them would have to be merged; their blocks are not given") }
+        }
+        let root = try node(items[...], layer: max(top, 0), blocks: &blocks)
         return (root, blocks)
     }
 
-    private static func node(_ entries: ArraySlice<(entry: Entry, height: Int)>, layer: Int, blocks: inout [CID: [UInt8]]) -> CID {
+    private static func node(_ items: ArraySlice<Item>, layer: Int, blocks: inout [CID: [UInt8]]) throws(ATProtoError) -> CID {
         var left: CBORValue = .null
         var encoded: [CBORValue] = []
         var previous: [UInt8] = []
-        func subtree(_ run: ArraySlice<(entry: Entry, height: Int)>, _ blocks: inout [CID: [UInt8]]) -> CBORValue {
-            run.isEmpty ? .null : .link(node(run, layer: layer - 1, blocks: &blocks))
+        func subtree(_ run: ArraySlice<Item>, _ blocks: inout [CID: [UInt8]]) throws(ATProtoError) -> CBORValue {
+            if run.isEmpty { return .null }
+            var entries = 0
+            var below: CID?
+            for item in run {
+                switch item {
+                case .entry: entries += 1
+                case .subtree(let cid, let l):
+                    guard l < layer else { throw ATProtoError("MST: subtree \(cid) (layer \(l)) would have to be split or merged at layer \(layer); its blocks are not given") }
+                    if l == layer - 1 { below = cid }
+                }
+            }
+            if let below {
+                // A subtree one layer down is this gap's child itself, unless something else shares the gap.
+                guard run.count == 1 else { throw ATProtoError("MST: subtree \(below) would have to be merged with its neighbours; its blocks are not given") }
+                return .link(below)
+            }
+            return .link(try node(run, layer: layer - 1, blocks: &blocks))
         }
-        var runStart = entries.startIndex
-        for i in entries.indices where entries[i].height == layer {
-            let tree = subtree(entries[runStart..<i], &blocks)
+        var runStart = items.startIndex
+        for i in items.indices {
+            guard case .entry(let entry, let h) = items[i], h == layer else { continue }
+            let tree = try subtree(items[runStart..<i], &blocks)
             if encoded.isEmpty {
                 left = tree
             } else if case .map(var last) = encoded[encoded.count - 1] {
                 last["t"] = tree
                 encoded[encoded.count - 1] = .map(last)
             }
-            let key = Array(entries[i].entry.key.utf8)
+            let key = Array(entry.key.utf8)
             let shared = commonPrefixLength(previous, key)
-            encoded.append(.map(["p": .integer(Int64(shared)), "k": .bytes(Array(key[shared...])), "v": .link(entries[i].entry.value), "t": .null]))
+            encoded.append(.map(["p": .integer(Int64(shared)), "k": .bytes(Array(key[shared...])), "v": .link(entry.value), "t": .null]))
             previous = key
             runStart = i + 1
         }
-        let tail = subtree(entries[runStart...], &blocks)
+        let tail = try subtree(items[runStart...], &blocks)
         if encoded.isEmpty {
             left = tail
         } else if case .map(var last) = encoded[encoded.count - 1] {

@@ -14,6 +14,9 @@ import StrataCore
 ///   record key it holds; the index drops the repository's other records older than the commit.
 /// - `atproto.account.status`: a repository's account became active or inactive (takendown,
 ///   suspended, deleted, deactivated); inactive accounts are left out of listings.
+/// - `atproto.repo.desynchronized`: the firehose subscriber could not apply a commit (it does not
+///   verify, `since` shows a gap, a `#sync`, `tooBig`); the repository is fetched whole again.
+/// - `atproto.host.cursor`: a host's firehose position, in the same append as the events it produced.
 public enum ATProtoEvents {
     public static let topic = "atproto"
     public static let recordPut = "atproto.record.put"
@@ -24,6 +27,28 @@ public enum ATProtoEvents {
     public static let hostRequested = "atproto.host.requested"
     public static let hostBanned = "atproto.host.banned"
     public static let hostRemoved = "atproto.host.removed"
+    /// A host's last firehose sequence number whose events are in the log (keyed by hostname),
+    /// appended in the same batch as those events.
+    public static let hostCursor = "atproto.host.cursor"
+    /// A repository whose firehose commits could not be applied, to be fetched whole again.
+    public static let repoDesynchronized = "atproto.repo.desynchronized"
+
+    /// `backfilled`: a crawl of the host finished since the subscriber started following it (a
+    /// subscriber that finds no such cursor backfills the host again).
+    public static func cursorDraft(hostname: String, seq: Int64, backfilled: Bool, at: Date, source: String) -> EventDraft {
+        var d = EventDraft(topic: topic, key: hostname, type: hostCursor, id: "atproto:host:\(hostname):cursor:\(seq)\(backfilled ? ":backfilled" : "")",
+            source: source, payload: ["hostname": .string(hostname), "seq": .int(seq), "backfilled": .bool(backfilled), "at": .string(RFC3339.format(at))])
+        d.semanticID = true
+        return d
+    }
+
+    public static func desynchronizedDraft(did: String, reason: String, rev: String?, seq: Int64?, host: String?, source: String) -> EventDraft {
+        var payload: [String: JSONValue] = ["reason": .string(String(reason.prefix(2000)))]
+        if let rev { payload["rev"] = .string(rev) }
+        if let seq { payload["seq"] = .int(seq) }
+        if let host { payload["host"] = .string(host) }
+        return draft(repoDesynchronized, did: did, id: "atproto:\(did):desynchronized:\(host ?? "-"):\(seq.map(String.init) ?? rev ?? "-")", source: source, payload)
+    }
 
     /// `removals`: how often the host was removed before (so a host requested again after a removal
     /// is a new event, and requests while it is listed are one).

@@ -13,7 +13,7 @@ import StrataProjections
 public struct ATProtoIndexProjection: Projection {
     public let name = "atproto"
     public let topics = [ATProtoEvents.topic]
-    public let version = 1
+    public let version = 2
 
     public init() {}
 
@@ -21,7 +21,8 @@ public struct ATProtoIndexProjection: Projection {
         try await context.execute("""
             CREATE TABLE \(context.table("repos")) (
                 did text PRIMARY KEY, rev text COLLATE "C" NOT NULL DEFAULT '', commit_cid text, data_cid text, host text,
-                active boolean NOT NULL DEFAULT true, status text, status_seq bigint, synced_at timestamptz, updated_at timestamptz NOT NULL
+                active boolean NOT NULL DEFAULT true, status text, status_seq bigint, synced_at timestamptz, updated_at timestamptz NOT NULL,
+                sync_state text NOT NULL DEFAULT 'synced', desync_reason text, desync_rev text COLLATE "C"
             )
             """)
         try await context.execute("""
@@ -39,7 +40,7 @@ public struct ATProtoIndexProjection: Projection {
         try await context.execute("""
             CREATE TABLE \(context.table("hosts")) (
                 hostname text PRIMARY KEY, state text NOT NULL, requested_at timestamptz, requested_by text, banned_at timestamptz,
-                reason text, removals int NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL
+                reason text, removals int NOT NULL DEFAULT 0, cursor bigint, cursor_at timestamptz, updated_at timestamptz NOT NULL
             )
             """)
     }
@@ -113,6 +114,21 @@ public struct ATProtoIndexProjection: Projection {
                     UPDATE \(unescaped: repos) SET commit_cid = \(p["commit"]?.stringValue), data_cid = \(p["data"]?.stringValue), synced_at = \(at)
                      WHERE did = \(did) AND rev <= \(rev)
                     """)
+                // A whole export at or past the commit that could not be applied ends the desynchronization.
+                try await context.query("""
+                    UPDATE \(unescaped: repos) SET sync_state = 'synced', desync_reason = NULL, desync_rev = NULL
+                     WHERE did = \(did) AND sync_state = 'desynchronized' AND coalesce(desync_rev, '') <= \(rev)
+                    """)
+            case ATProtoEvents.repoDesynchronized:
+                let failed = p["rev"]?.stringValue
+                try await context.query("""
+                    INSERT INTO \(unescaped: repos) AS r (did, host, sync_state, desync_reason, desync_rev, updated_at)
+                    VALUES (\(did), \(host), 'desynchronized', \(p["reason"]?.stringValue), \(failed), \(at))
+                    ON CONFLICT (did) DO UPDATE SET sync_state = 'desynchronized', desync_reason = EXCLUDED.desync_reason,
+                        desync_rev = greatest(r.desync_rev, EXCLUDED.desync_rev), host = coalesce(EXCLUDED.host, r.host),
+                        updated_at = greatest(r.updated_at, EXCLUDED.updated_at)
+                     WHERE EXCLUDED.desync_rev IS NULL OR r.rev < EXCLUDED.desync_rev
+                    """)
             case ATProtoEvents.accountStatus:
                 let active = p["active"]?.boolValue ?? true
                 let seq = p["seq"]?.intValue.map(Int64.init)
@@ -180,6 +196,13 @@ public struct ATProtoIndexProjection: Projection {
                 INSERT INTO \(unescaped: hosts) AS h (hostname, state, banned_at, reason, requested_by, updated_at)
                 VALUES (\(hostname), 'banned', \(at), \(p["reason"]?.stringValue), \(by), \(at))
                 ON CONFLICT (hostname) DO UPDATE SET state = 'banned', banned_at = EXCLUDED.banned_at, reason = EXCLUDED.reason, updated_at = EXCLUDED.updated_at
+                """)
+        case ATProtoEvents.hostCursor:
+            // Log order decides (a host whose sequence was reset gets the lower number).
+            try await context.query("""
+                INSERT INTO \(unescaped: hosts) AS h (hostname, state, requested_by, cursor, cursor_at, updated_at)
+                VALUES (\(hostname), 'active', 'firehose', \(p["seq"]?.intValue.map(Int64.init)), \(at), \(at))
+                ON CONFLICT (hostname) DO UPDATE SET cursor = EXCLUDED.cursor, cursor_at = EXCLUDED.cursor_at
                 """)
         case ATProtoEvents.hostRemoved:
             try await context.query("""

@@ -96,7 +96,7 @@ public struct ATProtoRoutes: APIRoutes {
                 let json = try await JSONPage.one(db, """
                     SELECT json_build_object('hosts', coalesce(json_agg(json_build_object('hostname', h.hostname, 'state', h.state,
                         'requested_at', h.requested_at, 'requested_by', h.requested_by, 'banned_at', h.banned_at, 'reason', h.reason,
-                        'removals', h.removals, 'updated_at', h.updated_at) ORDER BY h.hostname), '[]'::json))::text
+                        'removals', h.removals, 'cursor', h.cursor, 'cursor_at', h.cursor_at, 'updated_at', h.updated_at) ORDER BY h.hostname), '[]'::json))::text
                       FROM atproto.hosts h WHERE \(state)::text IS NULL OR h.state = \(state)
                     """, logger: logger)
                 return rawJSONResponse(json ?? #"{"hosts":[]}"#)
@@ -144,6 +144,7 @@ public struct ATProtoRoutes: APIRoutes {
                 try await JSONPage.one(db, """
                     SELECT json_build_object('did', r.did, 'rev', r.rev, 'active', r.active, 'status', r.status, 'host', r.host,
                         'commit', r.commit_cid, 'data', r.data_cid, 'synced_at', r.synced_at, 'updated_at', r.updated_at,
+                        'sync', r.sync_state, 'desync_reason', r.desync_reason, 'desync_rev', r.desync_rev,
                         'collections', coalesce((SELECT json_agg(json_build_object('collection', c.collection, 'records', c.records) ORDER BY c.collection)
                                                    FROM atproto.collections c WHERE c.did = r.did), '[]'::json))::text
                       FROM atproto.repos r WHERE r.did = \(did)

@@ -81,7 +81,8 @@ public struct RepoCrawler: Sendable {
         do { return try JSONParser.parse(fetched.body) } catch { throw StrataError(.backend, "\(url): the answer is not JSON: \(error)") }
     }
 
-    public func crawl(host: String, progress: @Sendable (Report) -> Void = { _ in }) async throws -> Report {
+    /// `fetched` is told each repository appended, with its revision.
+    public func crawl(host: String, progress: @Sendable (Report) -> Void = { _ in }, fetched: @Sendable (String, String) -> Void = { _, _ in }) async throws -> Report {
         let base = Self.baseURL(host)
         var report = Report(host: host)
         let server = try await json("\(base)/xrpc/com.atproto.server.describeServer")
@@ -105,7 +106,7 @@ public struct RepoCrawler: Sendable {
                 accounts.append((did, repo["rev"]?.stringValue ?? "", repo["active"]?.boolValue ?? true, repo["status"]?.stringValue))
             }
             let next = page["cursor"]?.stringValue
-            guard next != cursor else { throw StrataError(.backend, "\(host): listRepos returned the same cursor twice") }
+            guard next == nil || next != cursor else { throw StrataError(.backend, "\(host): listRepos returned the same cursor twice") }
             cursor = next
         } while cursor != nil
         report.listed = accounts.count
@@ -130,7 +131,7 @@ public struct RepoCrawler: Sendable {
         let todo = accounts.filter { $0.active && !($0.rev.isEmpty == false && known[$0.did]?.rev == $0.rev) }
         report.unchanged = accounts.count - report.inactive - todo.count
         progress(report)
-        try await withThrowingTaskGroup(of: (String, Result<(records: Int, appended: Int), any Error>).self) { group in
+        try await withThrowingTaskGroup(of: (String, Result<(records: Int, appended: Int, rev: String), any Error>).self) { group in
             var next = 0
             func start() {
                 guard next < todo.count else { return }
@@ -144,6 +145,7 @@ public struct RepoCrawler: Sendable {
             while let (did, outcome) = try await group.next() {
                 switch outcome {
                 case .success(let counts):
+                    fetched(did, counts.rev)
                     report.fetched += 1
                     report.records += counts.records
                     report.appended += counts.appended
@@ -161,7 +163,7 @@ public struct RepoCrawler: Sendable {
     }
 
     /// Fetches, verifies and appends one repository.
-    func fetchRepo(_ did: String, base: String, host: String) async throws -> (records: Int, appended: Int) {
+    func fetchRepo(_ did: String, base: String, host: String) async throws -> (records: Int, appended: Int, rev: String) {
         let url = "\(base)/xrpc/com.atproto.sync.getRepo?did=\(did)"
         let fetched = try await client.fetch(url, cache: false, accept: "application/vnd.ipld.car")
         guard fetched.status == 200 else { throw StrataError(.backend, "getRepo: HTTP \(fetched.status)") }
@@ -182,7 +184,7 @@ public struct RepoCrawler: Sendable {
         kept.records = repo.records.filter { settings.wants($0.collection) }
         var drafts = try ATProtoEvents.drafts(kept, host: host, source: "crawl:\(host)")
         let receipts = try await producer.append(drafts)
-        return (kept.records.count, receipts.filter { !$0.duplicate }.count)
+        return (kept.records.count, receipts.filter { !$0.duplicate }.count, repo.commit.rev)
     }
 
     /// The DID document: did:plc from the PLC directory, did:web from the domain's well-known path.

@@ -156,6 +156,10 @@ struct Crawl: AsyncParsableCommand {
                 --no-verify-signatures, its signature against the DID document from the PLC directory or did:web) and its \
                 records of the --collection prefixes appended in one batch. Inactive accounts are recorded as such. A host is \
                 HOSTNAME (https) or localhost:PORT (http).
+
+                With --follow, each host's firehose (com.atproto.sync.subscribeRepos) is followed instead, until SIGTERM/SIGINT: \
+                from the cursor stored in the log (a host without one is backfilled as above while its stream is followed live), \
+                every commit verified before its records are appended together with the cursor. See docs/runbook.md.
                 """)
         @OptionGroup var options: GlobalOptions
         @OptionGroup var http: HTTPOptions
@@ -169,16 +173,22 @@ struct Crawl: AsyncParsableCommand {
         @Flag(name: .customLong("allow-high-s"), help: "Accept high-S signatures (repositories signed before atproto required low-S).")
         var allowHighS = false
         @Option(help: "Repositories fetched at once per host.") var concurrency = 4
+        @Flag(help: "Follow each host's firehose (subscribeRepos) and keep running.") var follow = false
+        @Flag(name: .customLong("backfill"), inversion: .prefixedNo, help: "With --follow: crawl the host too (default: when the log holds no cursor for it).")
+        var backfill: Bool?
+        @Option(name: .customLong("batch-frames"), help: "With --follow: frames appended at most per batch.") var batchFrames = 500
 
         struct Reports: CustomStringConvertible, Sendable {
             var reports: [RepoCrawler.Report]
-            var description: String { reports.map(\.description).joined(separator: "\n") }
+            var followed: [FirehoseSubscriber.Progress] = []
+            var description: String { (reports.map(\.description) + followed.map(\.description)).joined(separator: "\n") }
         }
 
         func validate() throws {
             guard !hosts.isEmpty || registered, concurrency > 0, concurrency <= 64 else {
                 throw ValidationError("name at least one host (or --registered); --concurrency 1-64")
             }
+            guard (1...10_000).contains(batchFrames) else { throw ValidationError("--batch-frames must be between 1 and 10000") }
             for host in hosts where host.contains("/") || host.contains(" ") {
                 throw ValidationError("a host is a hostname (or localhost:PORT), not a URL: \(host)")
             }
@@ -192,11 +202,24 @@ struct Crawl: AsyncParsableCommand {
             settings.allowHighS = allowHighS
             settings.concurrency = concurrency
             let (named, crawl, registered) = (self.hosts, settings, self.registered)
+            var following = FirehoseSubscriber.Settings()
+            following.crawl = settings
+            following.backfill = backfill
+            following.batchFrames = batchFrames
+            let (follow, subscriberSettings) = (self.follow, following)
             try await Crawl.crawling(options, http.settings) { strata, client in
                 let crawler = RepoCrawler(client: client, producer: strata.producer, db: strata.client, settings: crawl, logger: strata.logger)
                 var hosts = named
                 if registered {
                     for host in try await RepoCrawler.registeredHosts(strata.client, logger: strata.logger) where !hosts.contains(host) { hosts.append(host) }
+                }
+                if follow {
+                    let subscribers = hosts.map { host in
+                        FirehoseSubscriber(host: host, crawler: crawler, producer: strata.producer, log: strata.log, db: strata.client, settings: subscriberSettings,
+                            logger: strata.logger)
+                    }
+                    try await strata.runServices(subscribers)
+                    return Reports(reports: [], followed: subscribers.map(\.progress))
                 }
                 var reports: [RepoCrawler.Report] = []
                 var failed: [String] = []

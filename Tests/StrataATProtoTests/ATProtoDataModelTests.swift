@@ -292,3 +292,130 @@ import Testing
         }
     }
 }
+
+/// Sync 1.1 inversion: the tree after each fixture commit, cut down to the proof's blocks, gives
+/// the root before it when the commit's operations are undone; fewer blocks are an error, never a
+/// wrong root.
+@Suite struct MSTInversionTests {
+    @Test func undoingEachFixtureCommitOnItsProofGivesTheRootBefore() throws {
+        let fixtures = try #require(try ATProtoDataModelTests.json("firehose/commit-proof-fixtures.json").arrayValue)
+        for f in fixtures {
+            let comment = f["comment"]?.stringValue ?? ""
+            let leaf = try CID(string: try #require(f["leafValue"]?.stringValue))
+            let keys = try #require(f["keys"]?.arrayValue).compactMap(\.stringValue)
+            let adds = try #require(f["adds"]?.arrayValue).compactMap(\.stringValue)
+            let dels = Set(try #require(f["dels"]?.arrayValue).compactMap(\.stringValue))
+            let after = try MST.build((keys.filter { !dels.contains($0) } + adds).map { MST.Entry(key: $0, value: leaf) })
+            var proof: [CID: [UInt8]] = [:]
+            for cid in try #require(f["blocksInProof"]?.arrayValue).compactMap(\.stringValue) {
+                let c = try CID(string: cid)
+                proof[c] = after.blocks[c]
+            }
+            func invert(_ blocks: [CID: [UInt8]]) throws -> CID {
+                var items = try MST.partialWalk(root: after.root, blocks: blocks)
+                for key in adds {
+                    guard case .found(let i) = MST.locate(key, in: items) else { throw ATProtoError("\(key) not found") }
+                    items.remove(at: i)
+                }
+                for key in dels {
+                    guard case .absent(let i) = MST.locate(key, in: items) else { throw ATProtoError("\(key) not placeable") }
+                    items.insert(.entry(MST.Entry(key: key, value: leaf), height: MST.height(of: key)), at: i)
+                }
+                return try MST.build(items: items).root
+            }
+            #expect(try invert(proof).string == f["rootBeforeCommit"]?.stringValue, "\(comment)")
+            // The whole tree inverts too; a proof missing a block it needs is an error.
+            #expect(try invert(after.blocks).string == f["rootBeforeCommit"]?.stringValue, "\(comment)")
+            for dropped in proof.keys where dropped != after.root {
+                var fewer = proof
+                fewer[dropped] = nil
+                if let root = try? invert(fewer) {
+                    #expect(root.string == f["rootBeforeCommit"]?.stringValue, "\(comment): without \(dropped) the inversion gives another root")
+                }
+            }
+        }
+    }
+}
+
+/// Firehose frames built as a PDS builds them: decoded back, verified (signature, records, sync
+/// 1.1 inversion), and every kind of damage refused with its reason.
+@Suite struct FirehoseFrameTests {
+    static let did = "did:plc:ewvi7nxzyoun6zhxrhs64oiz"
+
+    /// A commit creating `adds` and deleting `deletes` on a tree of `existing` records.
+    static func commit(key: ATProtoSigningKey, existing: [String], adds: [String], deletes: [String], rev: String, since: String?, seq: Int64) throws -> FirehoseCommit {
+        let record: [UInt8] = DagCBOR.encode(.map(["$type": "io.atcr.manifest", "text": .string("hello \(rev)")]))
+        let recordCID = CID.compute(record)
+        let old = CID.compute(DagCBOR.encode(.map(["$type": "io.atcr.manifest", "text": "old"])))
+        let before = try MST.build(existing.map { MST.Entry(key: $0, value: old) })
+        let afterEntries = existing.filter { !deletes.contains($0) }.map { MST.Entry(key: $0, value: old) } + adds.map { MST.Entry(key: $0, value: recordCID) }
+        let after = try MST.build(afterEntries)
+        let signed = key.commit(did: did, data: after.root, rev: rev)
+        // Every node of the new tree (a superset of the proof), the commit, the record.
+        var blocks: [(CID, [UInt8])] = [(signed.cid, signed.block)]
+        blocks += after.blocks.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        if !adds.isEmpty { blocks.append((recordCID, record)) }
+        let ops = adds.map { FirehoseCommit.Op(action: .create, path: $0, cid: recordCID) } + deletes.map { FirehoseCommit.Op(action: .delete, path: $0, cid: nil, prev: old) }
+        return FirehoseCommit(seq: seq, repo: did, commit: signed.cid, rev: rev, since: since, blocks: CARFile.encode(roots: [signed.cid], blocks: blocks),
+            ops: ops, prevData: before.root, time: "2026-12-04T10:00:00.000Z")
+    }
+
+    @Test func aCommitFrameRoundTripsAndVerifies() throws {
+        let key = try ATProtoSigningKey(seed: "firehose frame test")
+        let existing = (0..<40).map { "io.atcr.manifest/3l\(String(format: "%011d", $0))" }
+        let commit = try Self.commit(key: key, existing: existing, adds: ["io.atcr.manifest/3mzzzzzzzzzzz"], deletes: [existing[7]], rev: "3mabcdefghijk",
+            since: "3maaaaaaaaaaa", seq: 42)
+        let frame = Firehose.encode(.commit(commit))
+        #expect(try Firehose.decode(frame) == .commit(commit))
+        let verified = try commit.verify(key: key.publicKey)
+        #expect(verified.inverted && verified.puts.map(\.rkey) == ["3mzzzzzzzzzzz"] && verified.deletes.map(\.rkey) == [String(existing[7].dropFirst(17))])
+        #expect(key.publicKey.didKey.hasPrefix("did:key:zQ3s"))
+
+        // Another key, a prevData that is not the tree before, an op the tree does not hold.
+        let other = try ATProtoSigningKey(seed: "someone else")
+        #expect(throws: ATProtoError.self) { try commit.verify(key: other.publicKey) }
+        var wrongPrev = commit
+        wrongPrev.prevData = CID.compute([1, 2, 3])
+        #expect { try wrongPrev.verify(key: key.publicKey) } throws: { "\($0)".contains("prevData") }
+        var extraOp = commit
+        extraOp.ops.append(.init(action: .delete, path: existing[3], cid: nil, prev: commit.ops[0].cid))
+        #expect { try extraOp.verify(key: key.publicKey) } throws: { "\($0)".contains("still in the commit's tree") }
+        // A record block that does not hash to its CID: the CAR is refused.
+        var tampered = commit
+        if let i = tampered.blocks.lastIndex(of: UInt8(ascii: "h")) { tampered.blocks[i] = UInt8(ascii: "j") }
+        #expect { try tampered.verify(key: key.publicKey) } throws: { "\($0)".contains("does not hash to its CID") }
+    }
+
+    @Test func everyMessageKindRoundTrips() throws {
+        let messages: [FirehoseMessage] = [
+            .sync(FirehoseSync(seq: 1, did: Self.did, blocks: [1, 2], rev: "3mabcdefghijk", time: "2026-12-04T10:00:00Z")),
+            .identity(seq: 2, did: Self.did, handle: "alice.test", time: "2026-12-04T10:00:00Z"),
+            .account(seq: 3, did: Self.did, active: false, status: "deactivated", time: "2026-12-04T10:00:00Z"),
+            .info(name: "OutdatedCursor", message: "too old"),
+            .error(name: "FutureCursor", message: nil),
+            .unknown(type: "#labels", seq: 9),
+        ]
+        for m in messages { #expect(try Firehose.decode(Firehose.encode(m)) == m) }
+    }
+
+    @Test func damagedFramesAreRefusedWithTheirReason() throws {
+        let key = try ATProtoSigningKey(seed: "firehose frame test")
+        let commit = try Self.commit(key: key, existing: [], adds: ["io.atcr.manifest/3mzzzzzzzzzzz"], deletes: [], rev: "3mabcdefghijk", since: nil, seq: 1)
+        let frame = Firehose.encode(.commit(commit))
+        func refused(_ bytes: [UInt8], _ fragment: String) {
+            #expect { try Firehose.decode(bytes) } throws: { "\($0)".contains(fragment) }
+        }
+        refused(Array(frame.prefix(frame.count - 5)), "runs past the end")
+        refused(frame + [0], "follow the frame's body")
+        refused([0xa1, 0x62, 0x6f, 0x70], "unexpected end of CBOR")  // a header cut short
+        // Non-canonical: the header's keys out of order ("op" before "t").
+        refused([0xa2, 0x62, 0x6f, 0x70, 0x01, 0x61, 0x74, 0x67] + Array("#commit".utf8) + DagCBOR.encode(.map(["seq": .integer(1)])), "out of DAG-CBOR order")
+        var badRev = commit
+        badRev.rev = "not-a-tid"
+        refused(Firehose.encode(.commit(badRev)), "is not a TID")
+        var badPath = commit
+        badPath.ops = [.init(action: .create, path: "no-slash", cid: commit.ops[0].cid)]
+        refused(Firehose.encode(.commit(badPath)), "path is not collection/rkey")
+        refused([UInt8](repeating: 0, count: Firehose.maximumFrameSize + 1), "larger than")
+    }
+}
