@@ -167,6 +167,14 @@ import Testing
             drafts.append(ATProtoEvents.hostDraft(ATProtoEvents.hostRequested, hostname: "h\(i).example.com", removals: 0, by: nil,
                 at: t0, source: "test"))
         }
+        // Firehose cursors (log order wins), a repository desynchronized and synced again, and a
+        // desynchronization older than what the index holds (ignored).
+        for seq in [7, 9, 4] as [Int64] {
+            drafts.append(ATProtoEvents.cursorDraft(hostname: "h1.example.com", seq: seq, backfilled: seq == 4, at: t0, source: "test"))
+        }
+        drafts.append(ATProtoEvents.desynchronizedDraft(did: did, reason: "a gap", rev: "3zzzzzzzzzzzz", seq: 10, host: "h1.example.com", source: "test"))
+        drafts += try ATProtoEvents.drafts(repo, host: "h1.example.com", source: "test").suffix(1)
+        drafts.append(ATProtoEvents.desynchronizedDraft(did: did, reason: "stale", rev: "2aaaaaaaaaaaa", seq: 11, host: "h1.example.com", source: "test"))
         var random = SeededGenerator(seed: 5)
         var parts: [[EventDraft]] = []
         var start = 0
