@@ -95,6 +95,8 @@ public struct FirehoseSync: Sendable, Equatable {
 /// A commit checked against its blocks: the record values of its creates and updates, its deletes.
 public struct VerifiedCommit: Sendable {
     public struct Put: Sendable {
+        /// `create` or `update`.
+        public var action: FirehoseCommit.Op.Action
         public var collection: String
         public var rkey: String
         public var cid: CID
@@ -254,7 +256,7 @@ extension FirehoseCommit {
         for op in ops {
             if let cid = op.cid {
                 guard let record = try car.value(cid) else { throw ATProtoError("\(op.action.rawValue) \(op.path): the record \(cid) is not in the blocks") }
-                puts.append(.init(collection: String(op.collection), rkey: String(op.rkey), cid: cid, value: record))
+                puts.append(.init(action: op.action, collection: String(op.collection), rkey: String(op.rkey), cid: cid, value: record))
             } else {
                 deletes.append((String(op.collection), String(op.rkey)))
             }

@@ -70,13 +70,15 @@ public enum ATProtoEvents {
         return d
     }
 
+    /// `operation`: `create` or `update`, when a firehose commit said which (an export's records have none).
     public static func putDraft(did: String, collection: String, rkey: String, cid: CID, record: JSONValue, rev: String, host: String?,
-        source: String) -> EventDraft
+        source: String, operation: String? = nil) -> EventDraft
     {
         var payload: [String: JSONValue] = [
             "collection": .string(collection), "rkey": .string(rkey), "cid": .string(cid.string), "record": record, "rev": .string(rev),
         ]
         if let host { payload["host"] = .string(host) }
+        if let operation { payload["operation"] = .string(operation) }
         return draft(recordPut, did: did, id: "atproto:\(did)/\(collection)/\(rkey)@\(rev):\(cid.string)", source: source, payload)
     }
 

@@ -25,6 +25,8 @@ public struct ATProtoRoutes: APIRoutes {
             }
         }
 
+        JetstreamRoutes.registerSSE(on: router, log: deps.log)
+
         router.get("/xrpc/com.atproto.sync.listReposByCollection") { request, _ -> Response in
             guard let collection = request.stringQuery("collection") else {
                 throw APIError(.badRequest, "InvalidRequest", "Error: Params must have the property \"collection\"")

@@ -342,7 +342,7 @@ public struct FirehoseSubscriber: Service {
         for put in verified.puts where settings.crawl.wants(put.collection) {
             do {
                 drafts.append(ATProtoEvents.putDraft(did: did, collection: put.collection, rkey: put.rkey, cid: put.cid,
-                    record: try DataModelJSON.json(put.value), rev: commit.rev, host: host, source: source))
+                    record: try DataModelJSON.json(put.value), rev: commit.rev, host: host, source: source, operation: put.action.rawValue))
             } catch {
                 return desynchronized("commit \(commit.rev): record \(put.collection)/\(put.rkey): \(error)")
             }

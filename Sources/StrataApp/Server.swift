@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdWebSocket
 import Logging
 import StrataAPI
 import StrataATProtoIndex
@@ -56,7 +57,8 @@ extension StrataContext {
             rateLimitPerMinute: settings.rateLimitPerMinute, trustForwardedFor: settings.trustForwardedFor, sources: settings.sources)
         let oidc = settings.githubOIDC.map { GitHubOIDCVerifier(configuration: $0, logger: logger) }
         let router = buildRouter(deps, routes: RouteRegistry.all(oidc: oidc))
-        return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"),
-            logger: logger)
+        // WebSocket upgrades (GET /subscribe) go to their own router; every other request to the API's.
+        return Application(router: router, server: .http1WebSocketUpgrade(webSocketRouter: JetstreamRoutes.webSocketRouter(log: log, logger: logger)),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "strata"), logger: logger)
     }
 }

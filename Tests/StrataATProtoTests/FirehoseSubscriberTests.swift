@@ -297,6 +297,14 @@ final class FakeFirehosePDS: Sendable {
 
                 try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
                 #expect(try await Self.indexed(strata) == Self.expected(pds))
+                // The edit is an update (as the outbound stream tells its subscribers).
+                var operations: [String] = []
+                for p in 0..<4 {
+                    for event in try await strata.log.read(topic: ATProtoEvents.topic, partition: p, from: 0, limit: 10_000) where event.type == ATProtoEvents.recordPut {
+                        if let op = (try JSONParser.parse(event.payload))["operation"]?.stringValue { operations.append(op) }
+                    }
+                }
+                #expect(operations.contains("update") && operations.contains("create"))
                 let app = Application(router: buildRouter(strata.apiDependencies(writeToken: nil, metrics: false), routes: [ATProtoRoutes()]), logger: strata.logger)
                 try await app.test(.router) { client in
                     let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=app.bsky.feed.post")
