@@ -289,6 +289,8 @@ let package = Package(
             name: "StrataBenchmarks",
             dependencies: [
                 "StrataKafka",
+                "StrataATProto",
+                "StrataATProtoIndex",
                 "StrataCrawl",
                 "StrataAtlasModel",
                 "StrataStellarXDR",

@@ -12,7 +12,7 @@ import StrataProjections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, CrawlBench.self, LookupBench.self, XDRBench.self, KafkaBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, CrawlBench.self, LookupBench.self, XDRBench.self, CARBench.self, KafkaBench.self])
 
     struct LookupBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -171,6 +171,44 @@ struct Bench: AsyncParsableCommand {
             let (data, seconds, rounds, python) = (self.data, self.seconds, self.rounds, self.python)
             try await reportingErrors {
                 let bench = XDRBenchmark(ledgers: try XDRBenchmark.loadLedgers(from: data), seconds: seconds, rounds: rounds, python: python)
+                printLine(try bench.run().markdown)
+            }
+        }
+    }
+
+    struct CARBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "car",
+            abstract: "Reading an ATProto repository export (CAR): Strata beside the Python libipld package on the same bytes.",
+            discussion: """
+                Needs no database. Strata verifies every block against its CID, walks and checks the MST and decodes every \
+                record; the reference hashes every block with hashlib and decodes the commit, nodes and records with libipld. \
+                For the reference: python3 -m venv .venv-bench && .venv-bench/bin/pip install libipld, then --python \
+                .venv-bench/bin/python. Build with -c release.
+                """)
+
+        @Option(help: "A CAR file, or a folder whose largest .car/.repo file is read.") var data = "Tests/Fixtures/shared-data/atproto/car"
+        @Option(help: "Seconds per measurement.") var seconds = 5.0
+        @Option(help: "Rounds, alternating Strata and the reference; every round is printed.") var rounds = 3
+        @Option(help: "A Python interpreter with libipld installed.") var python: String?
+
+        func validate() throws {
+            guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
+            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
+        }
+
+        func run() async throws {
+            let (data, seconds, rounds, python) = (self.data, self.seconds, self.rounds, self.python)
+            try await reportingErrors {
+                var isDirectory: ObjCBool = false
+                let input: (name: String, bytes: [UInt8])
+                if FileManager.default.fileExists(atPath: data, isDirectory: &isDirectory), isDirectory.boolValue {
+                    input = try CARBenchmark.largestCAR(in: data)
+                } else {
+                    guard let contents = FileManager.default.contents(atPath: data) else { throw StrataError(.notFound, "cannot read \(data)") }
+                    input = ((data as NSString).lastPathComponent, Array(contents))
+                }
+                let bench = CARBenchmark(car: input.bytes, name: input.name, seconds: seconds, rounds: rounds, python: python)
                 printLine(try bench.run().markdown)
             }
         }
