@@ -313,6 +313,7 @@ let package = Package(
             dependencies: [
                 "StrataKafka",
                 "StrataCrawl",
+                "StrataATProto",
                 "StrataATProtoIndex",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 "StrataAtlas",

@@ -48,6 +48,8 @@ public struct FirehoseSubscriber: Service {
         public var refetchConcurrency = 2
         /// How often repositories left desynchronized (a refetch that failed) are tried again.
         public var refetchSweep: Duration = .seconds(300)
+        /// How long a stopped subscriber waits before it starts again.
+        public var retryInterval: Duration = .seconds(30)
 
         public init() {}
     }
@@ -110,12 +112,23 @@ public struct FirehoseSubscriber: Service {
 
     // MARK: Running
 
-    /// Follows the host until cancelled or the process shuts down gracefully.
+    /// Follows the host until cancelled or the process shuts down gracefully. A failure that stops
+    /// the subscriber (the database unreachable at start, a banned host) is reported down in
+    /// `/health` and logged, and it starts again after `settings.retryInterval`.
     public func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { try await self.follow() }
-        } catch is CancellationError {
-            return
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            do {
+                try await cancelWhenGracefulShutdown { try await self.follow() }
+                return
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled || Task.isShuttingDownGracefully { return }
+                state.progress.withLock { $0.lastError = "\(error)" }
+                report(up: false, "stopped: \(error); starting again in \(settings.retryInterval)")
+                logger.error("firehose subscriber stopped; retrying", metadata: ["host": "\(host)", "error": "\(error)", "retry_in": "\(settings.retryInterval)"])
+            }
+            _ = try? await cancelWhenGracefulShutdown { try await Task.sleep(for: self.settings.retryInterval) }
         }
     }
 

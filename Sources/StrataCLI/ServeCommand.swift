@@ -3,6 +3,9 @@ import AsyncHTTPClient
 import Foundation
 import ServiceLifecycle
 import StrataApp
+import StrataATProto
+import StrataATProtoIndex
+import StrataCrawl
 import StrataAtlas
 import StrataCore
 import StrataLedger
@@ -42,6 +45,11 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("datalake-from"), help: "First ledger, while ledger_meta is empty.") var datalakeFrom: UInt32?
     @Option(name: .customLong("datalake-poll-interval"), help: "Seconds between looks for the next object.") var datalakePoll = 2.0
     @Option(name: .customLong("datalake-retry"), help: "Seconds before a stopped data lake source is tried again.") var datalakeRetry = 30.0
+    @Option(name: .customLong("atproto-follow"), help: "Follow this PDS's firehose (subscribeRepos) into the atproto topic (repeatable; HOSTNAME or localhost:PORT).")
+    var atprotoHosts: [String] = []
+    @Option(name: .customLong("atproto-collection"), help: "With --atproto-follow: collection prefix to index (repeatable; * for all).")
+    var atprotoCollections: [String] = ["io.atcr."]
+    @Option(name: .customLong("atproto-plc"), help: "With --atproto-follow: the PLC directory resolving did:plc documents.") var atprotoPLC = "https://plc.directory"
 
     func run() async throws {
         var server = ServerSettings()
@@ -67,6 +75,15 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--datalake-poll-interval and --datalake-retry must be between 0 and 3600 seconds")
         }
         let (datalake, datalakeFrom, datalakePoll, datalakeRetry) = (self.datalake, self.datalakeFrom, self.datalakePoll, self.datalakeRetry)
+        var normalizedHosts: [String] = []
+        for host in self.atprotoHosts {
+            do { normalizedHosts.append(try CrawlHostname.normalize(host)) } catch { throw ValidationError("--atproto-follow \(host): \(error)") }
+        }
+        let atprotoHosts = normalizedHosts
+        var following = FirehoseSubscriber.Settings()
+        following.crawl.collections = atprotoCollections
+        following.crawl.plcURL = atprotoPLC
+        let subscriberSettings = following
         // The process's long-running sources (a data lake follower, the job scheduler) report here for /health.
         server.sources = SourceHealth()
         let demoData = env["STRATA_DEMO_DATA"]
@@ -103,10 +120,18 @@ struct Serve: AsyncParsableCommand {
                     ledgers: LedgerMetaLog(log: strata.log, producer: strata.producer), logger: strata.logger)
                 services.append(SupervisedDataLakeSource(source: source, health: health, retryInterval: .milliseconds(Int64(datalakeRetry * 1000))))
             }
+            if !atprotoHosts.isEmpty, let health = serverSettings.sources {
+                let client = CrawlClient(http: http, db: strata.client, settings: CrawlSettings(), logger: strata.logger)
+                let crawler = RepoCrawler(client: client, producer: strata.producer, db: strata.client, settings: subscriberSettings.crawl, logger: strata.logger)
+                for host in atprotoHosts {
+                    services.append(FirehoseSubscriber(host: host, crawler: crawler, producer: strata.producer, log: strata.log, db: strata.client,
+                        settings: subscriberSettings, health: health, logger: strata.logger))
+                }
+            }
             FileHandle.standardError.write(Data("""
                 strata serving http://\(serverSettings.host):\(serverSettings.port) on \(strata.logDescription)
                   health: /health  metrics: /metrics  API: docs/api.md\(serverSettings.writeToken == nil ? "  (writes disabled: no --api-token)" : "")
-                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")\(serverSettings.githubOIDC.map { "\n  SBOMs from GitHub Actions: OIDC tokens for audience '\($0.audience)' from \($0.issuer)" } ?? "")\(jobsLine)
+                  workers: \(noWorkers ? "none (--no-workers)" : projections.map(\.name).joined(separator: ", "))\(datalake.map { "\n  data lake: \($0) -> \(LedgerMetaLog.topic)" } ?? "")\(serverSettings.githubOIDC.map { "\n  SBOMs from GitHub Actions: OIDC tokens for audience '\($0.audience)' from \($0.issuer)" } ?? "")\(jobsLine)\(atprotoHosts.isEmpty ? "" : "\n  atproto firehoses: " + atprotoHosts.joined(separator: ", "))
 
                 """.utf8))
             do {

@@ -410,4 +410,47 @@ final class FakeFirehosePDS: Sendable {
             }
         }
     }
+
+    /// `strata serve --atproto-follow`: the subscriber runs inside the server, reports in `/health`,
+    /// and the server's `/subscribe` (a WebSocket upgrade) streams what it appends.
+    @Test func serveFollowsAHostReportsItInHealthAndStreamsIt() async throws {
+        let pds = FakeFirehosePDS()
+        let records = try Self.realRecords()
+        try pds.add(Self.alice, key: try ATProtoSigningKey(seed: "alice"), records: Dictionary(uniqueKeysWithValues: records.prefix(3).map { ($0.path, DagCBOR.encode($0.value)) }))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { Task { try? await http.shutdown() } }
+        try await TestEnvironment.withStrata { strata in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                let portStream = AsyncStream<Int>.makeStream()
+                group.addTask { try await pds.run { portStream.continuation.yield($0) } }
+                var iterator = portStream.stream.makeAsyncIterator()
+                let pdsPort = try #require(await iterator.next())
+                let url = try #require(strata.configuration.databaseURL)
+                let port = 10_000 + Int(getpid() % 5_000) + Int.random(in: 0...4_000)
+                let server = try WorkerProcess(arguments: [
+                    "serve", "--database-url", url, "--port", String(port), "--rate-limit", "0", "--atproto-follow", "localhost:\(pdsPort)",
+                    "--atproto-plc", "http://127.0.0.1:\(pdsPort)/plc", "--atproto-collection", "app.bsky.",
+                ], id: "serve-atproto")
+                @Sendable func health() async -> String {
+                    guard let r = try? await http.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/health"), timeout: .seconds(5)),
+                        let body = try? await r.body.collect(upTo: 1 << 20) else { return "" }
+                    return String(buffer: body)
+                }
+                let deadline = ContinuousClock.now + .seconds(90)
+                while await !health().contains("following from cursor"), ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+                let report = await health()
+                #expect(report.contains("atproto:localhost:\(pdsPort)") && report.contains("following from cursor"), "\(report.prefix(2000))\n\(server.output.suffix(2000))")
+                // A commit on the PDS reaches the server's outbound stream (live, through the index's log).
+                let stream = Task {
+                    try await JetstreamTests.subscribe(port: port, query: "wantedDids=\(Self.alice)&wantedCollections=app.bsky.feed.post", expected: 1)
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                try pds.commit(Self.alice, [.put("app.bsky.feed.post/3mserveaaaaa2", ["$type": "app.bsky.feed.post", "text": "through serve"])])
+                let messages = try await stream.value
+                #expect(messages.first?["commit"]?["rkey"] == "3mserveaaaaa2" && messages.first?["commit"]?["operation"] == "create", "\(messages)")
+                #expect(await server.stop(within: .seconds(20)) != nil, "SIGTERM stops serve: \(server.output.suffix(2000))")
+                group.cancelAll()
+            }
+        }
+    }
 }
