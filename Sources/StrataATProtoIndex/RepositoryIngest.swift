@@ -13,11 +13,17 @@ public enum RepositoryIngest {
         public var didDocument: JSONValue?
         /// Accept high-S signatures (repositories signed before atproto required low-S).
         public var allowHighS = false
+        /// The repository every export must be (its commit's DID).
+        public var did: String?
+        /// Collection prefixes kept (`*` for all; nil keeps every record).
+        public var collections: [String]?
 
-        public init(host: String? = nil, didDocument: JSONValue? = nil, allowHighS: Bool = false) {
+        public init(host: String? = nil, didDocument: JSONValue? = nil, allowHighS: Bool = false, did: String? = nil, collections: [String]? = nil) {
             self.host = host
             self.didDocument = didDocument
             self.allowHighS = allowHighS
+            self.did = did
+            self.collections = collections
         }
     }
 
@@ -39,7 +45,10 @@ public enum RepositoryIngest {
                 throw StrataError(.invalidInput, "cannot read file", at: InputLocation(source: path))
             }
             do {
-                let repo = try RepositoryExport(car: Array(data))
+                var repo = try RepositoryExport(car: Array(data))
+                if let did = options.did, repo.commit.did != did {
+                    throw ATProtoError("the export is \(repo.commit.did)'s, not \(did)'s")
+                }
                 if let key {
                     if let id = options.didDocument?["id"]?.stringValue, id != repo.commit.did {
                         throw ATProtoError("the commit is \(repo.commit.did)'s, the DID document is \(id)'s")
@@ -48,6 +57,9 @@ public enum RepositoryIngest {
                         throw ATProtoError("the commit \(repo.commitCID) is not signed by the DID document's #atproto key"
                             + (options.allowHighS ? "" : " (a repository signed before low-S signatures were required needs --allow-high-s)"))
                     }
+                }
+                if let prefixes = options.collections {
+                    repo.records = repo.records.filter { r in prefixes.contains { $0 == "*" || r.collection.hasPrefix($0) } }
                 }
                 drafts += try ATProtoEvents.drafts(repo, host: options.host, source: "ingest:car")
             } catch let error as ATProtoError {

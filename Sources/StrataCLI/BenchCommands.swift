@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import StrataATProto
 import PostgresNIO
 import StrataApp
 import StrataAtlas
@@ -12,7 +13,7 @@ import StrataProjections
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run Strata's benchmarks (results belong in docs/benchmarks.md).",
-        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, CrawlBench.self, LookupBench.self, XDRBench.self, CARBench.self, KafkaBench.self])
+        subcommands: [LogBench.self, ProjectionBench.self, LedgerBench.self, AtlasBench.self, CrawlBench.self, LookupBench.self, XDRBench.self, CARBench.self, FirehoseBench.self, KafkaBench.self])
 
     struct LookupBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -210,6 +211,28 @@ struct Bench: AsyncParsableCommand {
                 }
                 let bench = CARBenchmark(car: input.bytes, name: input.name, seconds: seconds, rounds: rounds, python: python)
                 printLine(try bench.run().markdown)
+            }
+        }
+    }
+
+    struct FirehoseBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "firehose",
+            abstract: "The ATProto firehose subscriber from socket to view, beside a bare WebSocket client on the same frames.",
+            discussion: "Serves the PDS and its PLC directory inside this process; runs in a scratch database (strata_bench); build with -c release.")
+
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "#commit frames (one record created each).") var frames = 5000
+        @Option(help: "Repositories they are spread over.") var repos = 50
+        @Option(help: "A repository export whose records are used.") var car = "Tests/Fixtures/shared-data/atproto/car/fakermaker.repo.car"
+
+        func run() async throws {
+            guard frames > 0, repos > 0 else { throw ValidationError("--frames and --repos must be positive") }
+            guard let data = FileManager.default.contents(atPath: car) else { throw ValidationError("cannot read \(car)") }
+            let records = try RepositoryExport(car: Array(data), rebuild: false).records.map(\.value)
+            let bench = FirehoseBenchmark(frames: frames, repos: repos, records: records)
+            try await withScratchDatabase(options) { strata in
+                printLine(try await bench.run(log: strata.log, producer: strata.producer, client: strata.client, logger: strata.logger).markdown)
             }
         }
     }

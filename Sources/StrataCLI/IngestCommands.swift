@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import StrataApp
 import StrataCore
+import StrataATProto
 import StrataATProtoIndex
 import StrataAtlas
 import StrataLedger
@@ -213,11 +214,19 @@ struct CARIngestCommand: AsyncParsableCommand {
     var didDocument: String?
     @Flag(name: .customLong("allow-high-s"), help: "Accept high-S signatures (repositories signed before atproto required low-S).")
     var allowHighS = false
+    @Option(help: "The repository (DID) every export must be.") var did: String?
+    @Option(name: .customLong("collections"), help: "Comma-separated collection prefixes to keep (* for all; default: every record).")
+    var collections: String?
+
+    func validate() throws {
+        if let did, !Syntax.isValidDID(did) { throw ValidationError("--did \(did) is not a DID") }
+    }
 
     func run() async throws {
         let (paths, host, didDocumentPath, allowHighS) = (self.paths, self.host, self.didDocument, self.allowHighS)
+        let (did, prefixes) = (self.did, collections.map { $0.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } })
         try await options.run { strata in
-            var ingest = RepositoryIngest.Options(host: host, allowHighS: allowHighS)
+            var ingest = RepositoryIngest.Options(host: host, allowHighS: allowHighS, did: did, collections: prefixes)
             if let didDocumentPath {
                 guard let data = FileManager.default.contents(atPath: didDocumentPath) else {
                     throw StrataError(.invalidInput, "cannot read file", at: InputLocation(source: didDocumentPath))

@@ -15,7 +15,7 @@ struct Strata: AsyncParsableCommand {
             """,
         subcommands: [
             Topics.self, Produce.self, Tail.self, Serve.self, Ingest.self, Work.self, Replay.self, Lag.self, Status.self, DeadLettersCommand.self,
-            Jobs.self, Crawl.self, Migrate.self, DB.self, Bench.self, Dev.self,
+            Jobs.self, Crawl.self, ATProtoCommand.self, Migrate.self, DB.self, Bench.self, Dev.self,
         ]
     )
 }

@@ -141,6 +141,33 @@ import Testing
             }
         }
     }
+
+    /// `ingest car --did --collections`, then the operator's view: `strata atproto status|repos|hosts`.
+    @Test func offlineBackfillWithFiltersAndTheOperatorsCommands() async throws {
+        let repo = try RepositoryExport(car: Array(try Data(contentsOf: URL(fileURLWithPath: Self.car("fakermaker")))))
+        let prefix = "app.bsky.feed."
+        let kept = repo.records.filter { $0.collection.hasPrefix(prefix) }
+        #expect(!kept.isEmpty && kept.count < repo.records.count)
+        try await TestEnvironment.withDatabase { db in
+            let wrong = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+            #expect(wrong.status != 0 && wrong.stderr.contains("not did:plc:aaaaaaaaaaaaaaaaaaaaaaaa's"), "\(wrong.stderr)")
+            let ok = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", repo.commit.did,
+                "--collections", "\(prefix),io.atcr."])
+            #expect(ok.status == 0, "\(ok.stderr)")
+            let before = try CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
+            #expect(before.status != 0 && before.stderr.contains("no view yet"), "\(before.stderr)")
+            try await StrataContext.with(db.configuration, logger: TestEnvironment.logger) { strata in
+                try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
+            }
+            let status = try CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
+            let totals = try JSONParser.parse(Array(status.stdout.utf8))
+            #expect(totals["repos"]?.intValue == 1 && totals["records"]?.intValue == kept.count && totals["desynchronized"]?.intValue == 0, "\(status.stdout)")
+            let repos = try CLIRunner.run(["atproto", "repos", "--database-url", db.urlString])
+            #expect(repos.status == 0 && repos.stdout.contains(repo.commit.did) && repos.stdout.contains("synced"), "\(repos.stdout)")
+            let hosts = try CLIRunner.run(["atproto", "hosts", "--database-url", db.urlString])
+            #expect(hosts.status == 0 && hosts.stdout.contains("no hosts listed"), "\(hosts.stdout)")
+        }
+    }
 }
 
 /// The index passes the batch-boundary harness: exports, a later partial sync, deletes, a stale
