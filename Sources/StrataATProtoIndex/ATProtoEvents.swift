@@ -16,6 +16,7 @@ import StrataCore
 ///   suspended, deleted, deactivated); inactive accounts are left out of listings.
 /// - `atproto.repo.desynchronized`: the firehose subscriber could not apply a commit (it does not
 ///   verify, `since` shows a gap, a `#sync`, `tooBig`); the repository is fetched whole again.
+/// - `atproto.identity`: a firehose `#identity` (the account's handle, when given).
 /// - `atproto.host.cursor`: a host's firehose position, in the same append as the events it produced.
 public enum ATProtoEvents {
     public static let topic = "atproto"
@@ -32,6 +33,15 @@ public enum ATProtoEvents {
     public static let hostCursor = "atproto.host.cursor"
     /// A repository whose firehose commits could not be applied, to be fetched whole again.
     public static let repoDesynchronized = "atproto.repo.desynchronized"
+    /// An account's identity changed (a firehose `#identity`): its handle, when the frame names one.
+    public static let identity = "atproto.identity"
+
+    public static func identityDraft(did: String, handle: String?, seq: Int64, host: String?, source: String) -> EventDraft {
+        var payload: [String: JSONValue] = ["seq": .int(seq)]
+        if let handle { payload["handle"] = .string(handle) }
+        if let host { payload["host"] = .string(host) }
+        return draft(identity, did: did, id: "atproto:\(did):identity:\(host ?? "-"):\(seq)", source: source, payload)
+    }
 
     /// `backfilled`: a crawl of the host finished since the subscriber started following it (a
     /// subscriber that finds no such cursor backfills the host again).

@@ -13,7 +13,7 @@ import StrataProjections
 public struct ATProtoIndexProjection: Projection {
     public let name = "atproto"
     public let topics = [ATProtoEvents.topic]
-    public let version = 2
+    public let version = 3
 
     public init() {}
 
@@ -22,7 +22,7 @@ public struct ATProtoIndexProjection: Projection {
             CREATE TABLE \(context.table("repos")) (
                 did text PRIMARY KEY, rev text COLLATE "C" NOT NULL DEFAULT '', commit_cid text, data_cid text, host text,
                 active boolean NOT NULL DEFAULT true, status text, status_seq bigint, synced_at timestamptz, updated_at timestamptz NOT NULL,
-                sync_state text NOT NULL DEFAULT 'synced', desync_reason text, desync_rev text COLLATE "C"
+                sync_state text NOT NULL DEFAULT 'synced', desync_reason text, desync_rev text COLLATE "C", handle text, identity_seq bigint
             )
             """)
         try await context.execute("""
@@ -118,6 +118,14 @@ public struct ATProtoIndexProjection: Projection {
                 try await context.query("""
                     UPDATE \(unescaped: repos) SET sync_state = 'synced', desync_reason = NULL, desync_rev = NULL
                      WHERE did = \(did) AND sync_state = 'desynchronized' AND coalesce(desync_rev, '') <= \(rev)
+                    """)
+            case ATProtoEvents.identity:
+                let seq = p["seq"]?.intValue.map(Int64.init)
+                try await context.query("""
+                    INSERT INTO \(unescaped: repos) AS r (did, host, handle, identity_seq, updated_at) VALUES (\(did), \(host), \(p["handle"]?.stringValue), \(seq), \(at))
+                    ON CONFLICT (did) DO UPDATE SET handle = EXCLUDED.handle, identity_seq = EXCLUDED.identity_seq, host = coalesce(EXCLUDED.host, r.host),
+                        updated_at = greatest(r.updated_at, EXCLUDED.updated_at)
+                     WHERE r.identity_seq IS NULL OR EXCLUDED.identity_seq IS NULL OR r.identity_seq <= EXCLUDED.identity_seq
                     """)
             case ATProtoEvents.repoDesynchronized:
                 let failed = p["rev"]?.stringValue

@@ -146,7 +146,7 @@ public struct ATProtoRoutes: APIRoutes {
                 try await JSONPage.one(db, """
                     SELECT json_build_object('did', r.did, 'rev', r.rev, 'active', r.active, 'status', r.status, 'host', r.host,
                         'commit', r.commit_cid, 'data', r.data_cid, 'synced_at', r.synced_at, 'updated_at', r.updated_at,
-                        'sync', r.sync_state, 'desync_reason', r.desync_reason, 'desync_rev', r.desync_rev,
+                        'sync', r.sync_state, 'desync_reason', r.desync_reason, 'desync_rev', r.desync_rev, 'handle', r.handle,
                         'collections', coalesce((SELECT json_agg(json_build_object('collection', c.collection, 'records', c.records) ORDER BY c.collection)
                                                    FROM atproto.collections c WHERE c.did = r.did), '[]'::json))::text
                       FROM atproto.repos r WHERE r.did = \(did)

@@ -261,8 +261,10 @@ public struct FirehoseSubscriber: Service {
                 drafts.append(ATProtoEvents.desynchronizedDraft(did: sync.did, reason: "#sync at rev \(sync.rev): the repository is fetched whole",
                     rev: sync.rev, seq: sync.seq, host: host, source: source))
                 refetch.append(sync.did)
-            case .identity(_, let did, _, _):
+            case .identity(let seq, let did, let handle, _):
+                // The key may have rotated: resolved again at the next commit.
                 state.keys.withLock { _ = $0.removeValue(forKey: did) }
+                drafts.append(ATProtoEvents.identityDraft(did: did, handle: handle.flatMap { Syntax.isValidHandle($0) ? $0 : nil }, seq: seq, host: host, source: source))
             case .account(let seq, let did, let active, let status, _):
                 drafts.append(ATProtoEvents.statusDraft(did: did, active: active, status: active ? nil : status ?? "inactive", seq: seq, host: host, source: source))
             case .info(let name, let message):

@@ -4,7 +4,7 @@ import StrataCore
 
 /// The outbound stream in Jetstream's v1 JSON shape, read from the `atproto` topic: a record put is
 /// a `commit` (`create`, or `update` when the firehose said so), a delete a `commit` `delete`, an
-/// account status an `account`. `time_us` is the event's append time in microseconds.
+/// account status an `account`, an identity change an `identity`. `time_us` is the event's append time in microseconds.
 ///
 /// A subscription reads every partition of the topic from the offsets its cursor gives and merges
 /// them by append time: events of one repository arrive in log order, and replay and live are one
@@ -62,11 +62,18 @@ public enum Jetstream {
     /// The event as a Jetstream message, or nil for events the stream does not carry (syncs, hosts,
     /// cursors) and those the filter does not want.
     public static func message(_ event: Event, filter: Filter) -> String? {
-        guard event.type == ATProtoEvents.recordPut || event.type == ATProtoEvents.recordDeleted || event.type == ATProtoEvents.accountStatus,
+        guard event.type == ATProtoEvents.recordPut || event.type == ATProtoEvents.recordDeleted || event.type == ATProtoEvents.accountStatus
+            || event.type == ATProtoEvents.identity,
             let p = try? JSONParser.parse(event.payload), let did = p["did"]?.stringValue
         else { return nil }
         let time = timeMicros(event.appendedAt)
         switch event.type {
+        case ATProtoEvents.identity:
+            guard filter.wants(did: did, collection: nil) else { return nil }
+            var identity: [String: JSONValue] = ["did": .string(did), "time": .string(RFC3339.format(event.appendedAt))]
+            if let h = p["handle"] { identity["handle"] = h }
+            if let s = p["seq"] { identity["seq"] = s }
+            return JSONWriter.string(["did": .string(did), "time_us": .int(time), "kind": "identity", "identity": .object(identity)])
         case ATProtoEvents.accountStatus:
             guard filter.wants(did: did, collection: nil) else { return nil }
             var account: [String: JSONValue] = ["active": p["active"] ?? .bool(true), "did": .string(did), "time": .string(RFC3339.format(event.appendedAt))]

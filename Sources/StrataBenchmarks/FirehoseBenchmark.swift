@@ -25,11 +25,13 @@ public struct FirehoseBenchmark: Sendable {
     public var frames: Int
     public var repos: Int
     public var records: [CBORValue]
+    public var subscribers: Int
 
-    public init(frames: Int, repos: Int, records: [CBORValue]) {
+    public init(frames: Int, repos: Int, records: [CBORValue], subscribers: Int = 100) {
         self.frames = frames
         self.repos = max(1, repos)
         self.records = records
+        self.subscribers = max(1, subscribers)
     }
 
     public struct Report: Sendable {
@@ -38,6 +40,8 @@ public struct FirehoseBenchmark: Sendable {
         public var reference: Duration
         public var toLog: Duration
         public var toView: Duration
+        public var subscribers: Int
+        public var fanOut: Duration
 
         public var markdown: String {
             func rate(_ d: Duration) -> String { grouped(Double(frames) / max(d.seconds, 1e-9)) }
@@ -49,6 +53,8 @@ public struct FirehoseBenchmark: Sendable {
                 "| Strata: received, verified, appended with the cursor | \(rate(toLog)) frames/s (\(String(format: "%.2f", toLog.seconds)) s) |",
                 "| Strata: then applied by the atproto projection (socket to view) | \(rate(toLog + toView)) frames/s (\(String(format: "%.2f", (toLog + toView).seconds)) s) |",
                 "| Strata to the log / bare socket | **\(String(format: "%.2f", reference.seconds / max(toLog.seconds, 1e-9)))x** |",
+                "| GET /subscribe from cursor 0 to \(subscribers) WebSocket subscribers at once | \(grouped(Double(frames * subscribers) / max(fanOut.seconds, 1e-9))) messages/s in all (\(String(format: "%.2f", fanOut.seconds)) s) |",
+                "| outbound, all subscribers together / bare socket | **\(String(format: "%.2f", (Double(frames * subscribers) / max(fanOut.seconds, 1e-9)) / (Double(frames) / max(reference.seconds, 1e-9))))x** |",
             ].joined(separator: "\n")
         }
     }
@@ -178,8 +184,36 @@ public struct FirehoseBenchmark: Sendable {
             let toView = clock.now - projecting
             running.cancel()
             _ = await running.result
+
+            // The outbound stream: `subscribers` WebSocket clients replay every event from cursor 0 at once.
+            progress("Strata: GET /subscribe to \(subscribers) subscribers...")
+            let outPort = Mutex(0)
+            let outbound = Application(router: Router(), server: .http1WebSocketUpgrade(webSocketRouter: JetstreamRoutes.webSocketRouter(log: log, logger: logger)),
+                configuration: .init(address: .hostname("127.0.0.1", port: 0)), onServerRunning: { channel in outPort.withLock { $0 = channel.localAddress?.port ?? 0 } },
+                logger: logger)
+            group.addTask { try await outbound.runService() }
+            while outPort.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(20)) }
+            let streamed = clock.now
+            let url = "ws://127.0.0.1:\(outPort.withLock { $0 })/subscribe?cursor=0"
+            let delivered = try await withThrowingTaskGroup(of: Int.self) { clients in
+                for _ in 0..<subscribers {
+                    clients.addTask {
+                        let count = Mutex(0)
+                        try await WebSocketClient.connect(url: url, configuration: .init(maxFrameSize: 16 << 20), logger: logger) { inbound, outbound, _ in
+                            for try await _ in inbound.messages(maxSize: 16 << 20) {
+                                if count.withLock({ $0 += 1; return $0 }) == frames { break }
+                            }
+                            try await outbound.close(.normalClosure, reason: nil)
+                        }
+                        return count.withLock { $0 }
+                    }
+                }
+                return try await clients.reduce(0, +)
+            }
+            let fanOut = clock.now - streamed
+            guard delivered == subscribers * frames else { throw StrataError(.backend, "the subscribers got \(delivered) messages, not \(subscribers * frames)") }
             group.cancelAll()
-            return Report(frames: frames, bytes: bytes, reference: reference, toLog: toLog, toView: toView)
+            return Report(frames: frames, bytes: bytes, reference: reference, toLog: toLog, toView: toView, subscribers: subscribers, fanOut: fanOut)
         }
     }
 }

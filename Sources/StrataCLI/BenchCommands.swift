@@ -225,12 +225,13 @@ struct Bench: AsyncParsableCommand {
         @Option(help: "#commit frames (one record created each).") var frames = 5000
         @Option(help: "Repositories they are spread over.") var repos = 50
         @Option(help: "A repository export whose records are used.") var car = "Tests/Fixtures/shared-data/atproto/car/fakermaker.repo.car"
+        @Option(help: "Outbound stream subscribers at once (GET /subscribe from cursor 0).") var subscribers = 100
 
         func run() async throws {
-            guard frames > 0, repos > 0 else { throw ValidationError("--frames and --repos must be positive") }
+            guard frames > 0, repos > 0, (1...1000).contains(subscribers) else { throw ValidationError("--frames and --repos must be positive, --subscribers 1-1000") }
             guard let data = FileManager.default.contents(atPath: car) else { throw ValidationError("cannot read \(car)") }
             let records = try RepositoryExport(car: Array(data), rebuild: false).records.map(\.value)
-            let bench = FirehoseBenchmark(frames: frames, repos: repos, records: records)
+            let bench = FirehoseBenchmark(frames: frames, repos: repos, records: records, subscribers: subscribers)
             try await withScratchDatabase(options) { strata in
                 printLine(try await bench.run(log: strata.log, producer: strata.producer, client: strata.client, logger: strata.logger).markdown)
             }

@@ -199,6 +199,8 @@ import Testing
         for seq in [7, 9, 4] as [Int64] {
             drafts.append(ATProtoEvents.cursorDraft(hostname: "h1.example.com", seq: seq, backfilled: seq == 4, at: t0, source: "test"))
         }
+        drafts.append(ATProtoEvents.identityDraft(did: did, handle: "green.example.com", seq: 12, host: "h1.example.com", source: "test"))
+        drafts.append(ATProtoEvents.identityDraft(did: did, handle: "old.example.com", seq: 8, host: "h1.example.com", source: "test"))  // older: ignored
         drafts.append(ATProtoEvents.desynchronizedDraft(did: did, reason: "a gap", rev: "3zzzzzzzzzzzz", seq: 10, host: "h1.example.com", source: "test"))
         drafts += try ATProtoEvents.drafts(repo, host: "h1.example.com", source: "test").suffix(1)
         drafts.append(ATProtoEvents.desynchronizedDraft(did: did, reason: "stale", rev: "2aaaaaaaaaaaa", seq: 11, host: "h1.example.com", source: "test"))

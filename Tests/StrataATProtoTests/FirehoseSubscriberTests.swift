@@ -290,6 +290,7 @@ final class FakeFirehosePDS: Sendable {
                 running.cancel()
                 _ = await running.result
                 try pds.commit(Self.alice, [.delete(post)])
+                pds.raw { seq in Firehose.encode(.identity(seq: seq, did: Self.alice, handle: "alice.example.com", time: "2026-12-04T10:00:00Z")) }
                 pds.account(Self.bob, active: false, status: "deactivated")
                 let second = subscriber()
                 let resumed = Task { try await second.run() }
@@ -309,6 +310,7 @@ final class FakeFirehosePDS: Sendable {
                 try await app.test(.router) { client in
                     let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=app.bsky.feed.post")
                     #expect(page.json["repos"]?.arrayValue?.compactMap { $0["did"]?.stringValue } == [Self.alice])
+                    #expect(try await client.json("/v1/atproto/repos/\(Self.alice)").json["handle"] == "alice.example.com")
                     let bob = try await client.json("/v1/atproto/repos/\(Self.bob)")
                     #expect(bob.json["active"] == .bool(false) && bob.json["sync"] == "synced", "\(bob.json)")
                     let hosts = try await client.json("/v1/atproto/hosts")
@@ -385,10 +387,16 @@ final class FakeFirehosePDS: Sendable {
                         try commit()
                         try await Task.sleep(for: .milliseconds(15))
                     }
+                    pds.disconnect()
+                    for _ in 0..<5 {
+                        try commit()
+                        try await Task.sleep(for: .milliseconds(15))
+                    }
                     first.kill()
                     #expect(first.wasKilled)
                     let killedAt = try await reader.storedCursor() ?? 0
                     for _ in 0..<10 { try commit() }
+                    pds.account(Self.bob, active: false, status: "deactivated")
                     let second = try start(2)
                     for _ in 0..<10 {
                         try commit()
@@ -404,6 +412,11 @@ final class FakeFirehosePDS: Sendable {
                     }
                     second.stop()
                     let indexed = try await Self.indexed(strata)
+                    let app = Application(router: buildRouter(strata.apiDependencies(writeToken: nil, metrics: false), routes: [ATProtoRoutes()]), logger: strata.logger)
+                    try await app.test(.router) { client in
+                        let page = try await client.json("/xrpc/com.atproto.sync.listReposByCollection?collection=app.bsky.feed.post")
+                        #expect(page.json["repos"]?.arrayValue?.compactMap { $0["did"]?.stringValue } == [Self.alice], "bob is deactivated: \(page.json)")
+                    }
                     #expect(indexed == expected, "missing: \(Set(expected).subtracting(indexed).sorted()); extra: \(Set(indexed).subtracting(expected).sorted())\nfirst process: \(first.output.suffix(3000))\nsecond process: \(second.output.suffix(3000))")
                     group.cancelAll()
                 }

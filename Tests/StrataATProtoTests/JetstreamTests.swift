@@ -31,6 +31,9 @@ import Testing
                 drafts.append(ATProtoEvents.putDraft(did: did, collection: collection, rkey: "3k\(String(format: "%011d", n))", cid: CID.compute(DagCBOR.encode(record)),
                     record: (try? DataModelJSON.json(record)) ?? .null, rev: rev, host: nil, source: "test"))
             }
+            if n % 4 == 1 {
+                drafts.append(ATProtoEvents.identityDraft(did: did, handle: "h\(n).example.com", seq: Int64(1000 + n), host: nil, source: "test"))
+            }
             if n % 3 == 0, n > 0 {
                 drafts.append(ATProtoEvents.deletedDraft(did: did, collection: collections[0], rkey: "3k\(String(format: "%011d", n - 1))", rev: rev, source: "test"))
                 drafts.append(ATProtoEvents.statusDraft(did: did, active: n % 2 == 0, status: n % 2 == 0 ? nil : "deactivated", seq: Int64(n), host: nil, source: "test"))
@@ -58,7 +61,8 @@ import Testing
                         case .binary(let b): bytes = try Zstd.decompress(Array(b.readableBytesView))
                         }
                         #expect(compressed == (message != .text(String(decoding: bytes, as: UTF8.self))))
-                        let count = received.messages.withLock { $0.append(try! JSONParser.parse(bytes)); return $0.count }
+                        let parsed = try JSONParser.parse(bytes)
+                        let count = received.messages.withLock { $0.append(parsed); return $0.count }
                         if count >= expected { break }
                     }
                     try await outbound.close(.normalClosure, reason: nil)
@@ -98,7 +102,7 @@ import Testing
                 func wanted(_ batches: Range<Int>) -> [String] {
                     batches.flatMap { n in Self.batch(n) }.compactMap { d -> String? in
                         guard let did = d.payload["did"]?.stringValue, filter.wants(did: did, collection: d.payload["collection"]?.stringValue) else { return nil }
-                        return "\(did) \(d.type == ATProtoEvents.accountStatus ? "account" : d.payload["collection"]?.stringValue ?? "") \(d.payload["rkey"]?.stringValue ?? d.payload["seq"].map { "\($0)" } ?? "") \(d.type)"
+                        return "\(did) \(d.type == ATProtoEvents.accountStatus ? "account" : d.type == ATProtoEvents.identity ? "identity" : d.payload["collection"]?.stringValue ?? "") \(d.payload["rkey"]?.stringValue ?? d.payload["seq"].map { "\($0)" } ?? "") \(d.type)"
                     }
                 }
                 let expected = wanted(8..<40)
@@ -113,9 +117,10 @@ import Testing
                 try await live.value
                 func key(_ m: JSONValue) -> String {
                     let kind = m["kind"]?.stringValue ?? ""
-                    let type = kind == "account" ? ATProtoEvents.accountStatus
+                    let type = kind == "account" ? ATProtoEvents.accountStatus : kind == "identity" ? ATProtoEvents.identity
                         : m["commit"]?["operation"]?.stringValue == "delete" ? ATProtoEvents.recordDeleted : ATProtoEvents.recordPut
-                    return "\(m["did"]?.stringValue ?? "") \(kind == "account" ? "account" : m["commit"]?["collection"]?.stringValue ?? "") \(m["commit"]?["rkey"]?.stringValue ?? m["account"]?["seq"].map { "\($0)" } ?? "") \(type)"
+                    let what = kind == "commit" ? m["commit"]?["collection"]?.stringValue ?? "" : kind
+                    return "\(m["did"]?.stringValue ?? "") \(what) \(m["commit"]?["rkey"]?.stringValue ?? (m["account"] ?? m["identity"])?["seq"].map { "\($0)" } ?? "") \(type)"
                 }
                 let keys = messages.map(key)
                 #expect(Set(keys).count == keys.count, "no message twice")
@@ -129,6 +134,7 @@ import Testing
                 #expect(times.first.map { Int64($0) >= cursor } == true)
                 let post = try #require(messages.first { $0["commit"]?["operation"] == "create" })
                 #expect(post["commit"]?["record"]?["$type"]?.stringValue?.hasPrefix("app.bsky.feed.") == true && post["commit"]?["cid"]?.stringValue?.hasPrefix("bafyrei") == true)
+                #expect(messages.contains { $0["kind"] == "identity" && $0["identity"]?["handle"]?.stringValue?.hasSuffix(".example.com") == true })
 
                 // zstd-compressed frames carry the same messages.
                 let plain = try await Self.subscribe(port: port, query: "cursor=0&wantedDids=\(Self.dids[2])", expected: 30)
@@ -149,11 +155,14 @@ import Testing
                 let response = try await http.execute(request, timeout: .seconds(30))
                 #expect(response.headers["content-type"].first == "text/event-stream")
                 var text = ""
+                // Whole events only: the last one may still be arriving.
+                func complete() -> [String] { Array(text.components(separatedBy: "\n\n").dropLast()) }
                 for try await chunk in response.body {
                     text += String(buffer: chunk)
-                    if text.components(separatedBy: "\ndata: ").count > 30 { break }
+                    if complete().filter({ $0.contains("data: ") }).count >= 30 { break }
                 }
-                let sse = text.components(separatedBy: "\n").filter { $0.hasPrefix("data: ") }.prefix(30).map { try! JSONParser.parse(Array($0.dropFirst(6).utf8)) }
+                let sse = complete().flatMap { $0.components(separatedBy: "\n") }.filter { $0.hasPrefix("data: ") }.prefix(30)
+                    .compactMap { try? JSONParser.parse(Array($0.dropFirst(6).utf8)) }
                 #expect(Array(sse) == plain)
                 try await http.shutdown()
                 group.cancelAll()
