@@ -153,7 +153,10 @@ public struct FirehoseBenchmark: Sendable {
             settings.crawl.collections = ["*"]
             settings.crawl.plcURL = "http://127.0.0.1:\(port.withLock { $0 })/plc"
             settings.backfill = false
-            let client = CrawlClient(http: http, db: db, settings: CrawlSettings(), logger: logger)
+            // The PLC directory is this process: no per-host request rate (a real one gets `--rate`).
+            var crawl = CrawlSettings()
+            crawl.perHostRate = 0
+            let client = CrawlClient(http: http, db: db, settings: crawl, logger: logger)
             let subscriber = FirehoseSubscriber(host: host, crawler: RepoCrawler(client: client, producer: producer, db: db,
                 settings: settings.crawl, logger: logger), producer: producer, log: log, db: db, settings: settings, logger: logger)
             // The stream starts live without a stored cursor: seed one before the first frame.

@@ -37,6 +37,8 @@ final class FakeFirehosePDS: Sendable {
         var frames: [[UInt8]] = []
         var clock: UInt64 = 0
         var generation = 0
+        /// An error frame the open streams send once, then close (as a relay does).
+        var errorFrame: [UInt8]?
     }
     let state = Mutex(State())
     let connections = Atomic<Int>(0)
@@ -119,6 +121,9 @@ final class FakeFirehosePDS: Sendable {
     /// Closes every open stream.
     func disconnect() { state.withLock { $0.generation += 1 } }
 
+    /// Sends an error frame (`FutureCursor`, `ConsumerTooSlow`) on the open stream, which then closes.
+    func fail(_ name: String) { state.withLock { $0.errorFrame = Firehose.encode(.error(name: name, message: "test")) } }
+
     func exportCAR(_ did: String) throws -> [UInt8]? {
         guard let repo = state.withLock({ $0.repos[did] }), let commit = repo.commit else { return nil }
         let tree = try MST.build(repo.records.map { MST.Entry(key: $0.key, value: CID.compute($0.value)) })
@@ -134,8 +139,15 @@ final class FakeFirehosePDS: Sendable {
             let generation = self.state.withLock { $0.generation }
             var next = context.request.uri.queryParameters["cursor"].flatMap { Int(String($0)) } ?? self.state.withLock { $0.frames.count }
             while !Task.isCancelled {
-                let (frames, current) = self.state.withLock { s in (Array(s.frames.dropFirst(next)), s.generation) }
+                let (frames, current, error) = self.state.withLock { s in
+                    defer { s.errorFrame = nil }
+                    return (Array(s.frames.dropFirst(next)), s.generation, s.errorFrame)
+                }
                 if current != generation { return }
+                if let error {
+                    try await outbound.write(.binary(ByteBuffer(bytes: error)))
+                    return
+                }
                 for frame in frames { try await outbound.write(.binary(ByteBuffer(bytes: frame))) }
                 next += frames.count
                 try await Task.sleep(for: .milliseconds(20))
@@ -280,6 +292,20 @@ final class FakeFirehosePDS: Sendable {
                 try await until("the damaged frames and the refetches") { first.progress.cursor == pds.lastSeq && first.progress.refetched == 2 }
                 #expect(first.progress.rejected == 1, "\(first.progress)")
                 #expect(first.progress.desynchronized == 2, "\(first.progress)")
+
+                // The host says the consumer is too slow and closes: it resumes from its cursor.
+                let before = pds.connections.load(ordering: .relaxed)
+                pds.fail("ConsumerTooSlow")
+                try await until("the reconnection after ConsumerTooSlow") { pds.connections.load(ordering: .relaxed) > before }
+                try pds.commit(Self.alice, [.put("app.bsky.feed.post/3mafterslow22", ["$type": "app.bsky.feed.post", "text": "after ConsumerTooSlow"])])
+                try await until("the commit after ConsumerTooSlow") { first.progress.cursor == pds.lastSeq }
+                // FutureCursor (the host's sequence was reset): it follows the live stream.
+                let beforeFuture = pds.connections.load(ordering: .relaxed)
+                pds.fail("FutureCursor")
+                try await until("the reconnection after FutureCursor") { pds.connections.load(ordering: .relaxed) > beforeFuture }
+                try await Task.sleep(for: .milliseconds(200))
+                try pds.commit(Self.alice, [.put("app.bsky.feed.post/3mafterfuture", ["$type": "app.bsky.feed.post", "text": "after FutureCursor"])])
+                try await until("the commit after FutureCursor") { first.progress.cursor == pds.lastSeq }
 
                 // A disconnect mid-stream, commits while it reconnects.
                 pds.disconnect()
