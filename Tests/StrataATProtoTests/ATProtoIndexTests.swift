@@ -122,14 +122,14 @@ import Testing
         let damaged = dir.appendingPathComponent("damaged.car")
         try Data(bytes).write(to: damaged)
         try await TestEnvironment.withDatabase { db in
-            let out = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), damaged.path])
+            let out = try await CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), damaged.path])
             #expect(out.status != 0)
             #expect(out.stderr.contains("damaged.car at byte") && out.stderr.contains("does not hash to its CID"), "\(out.stderr)")
-            let ok = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("greenground"),
+            let ok = try await CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("greenground"),
                 "--did-document", ATProtoDataModelTests.cars.appendingPathComponent("fakermaker.didDoc.json").path])
             #expect(ok.status != 0)
             #expect(ok.stderr.contains("DID document is did:plc:dpg45vsnuir2vqqqadsn6afg's"), "\(ok.stderr)")
-            let signed = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--allow-high-s",
+            let signed = try await CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--allow-high-s",
                 "--did-document", ATProtoDataModelTests.cars.appendingPathComponent("fakermaker.didDoc.json").path])
             #expect(signed.status == 0, "\(signed.stderr)")
             #expect(signed.stderr.contains("appended"), "\(signed.stderr)")
@@ -149,22 +149,22 @@ import Testing
         let kept = repo.records.filter { $0.collection.hasPrefix(prefix) }
         #expect(!kept.isEmpty && kept.count < repo.records.count)
         try await TestEnvironment.withDatabase { db in
-            let wrong = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
+            let wrong = try await CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", "did:plc:aaaaaaaaaaaaaaaaaaaaaaaa"])
             #expect(wrong.status != 0 && wrong.stderr.contains("not did:plc:aaaaaaaaaaaaaaaaaaaaaaaa's"), "\(wrong.stderr)")
-            let ok = try CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", repo.commit.did,
+            let ok = try await CLIRunner.run(["ingest", "car", "--database-url", db.urlString, Self.car("fakermaker"), "--did", repo.commit.did,
                 "--collections", "\(prefix),io.atcr."])
             #expect(ok.status == 0, "\(ok.stderr)")
-            let before = try CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
+            let before = try await CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
             #expect(before.status != 0 && before.stderr.contains("no view yet"), "\(before.stderr)")
             try await StrataContext.with(db.configuration, logger: TestEnvironment.logger) { strata in
                 try await ProjectionHarness.runUntilCaughtUp(strata, [ATProtoIndexProjection()], timeout: .seconds(240))
             }
-            let status = try CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
+            let status = try await CLIRunner.run(["atproto", "status", "--database-url", db.urlString])
             let totals = try JSONParser.parse(Array(status.stdout.utf8))
             #expect(totals["repos"]?.intValue == 1 && totals["records"]?.intValue == kept.count && totals["desynchronized"]?.intValue == 0, "\(status.stdout)")
-            let repos = try CLIRunner.run(["atproto", "repos", "--database-url", db.urlString])
+            let repos = try await CLIRunner.run(["atproto", "repos", "--database-url", db.urlString])
             #expect(repos.status == 0 && repos.stdout.contains(repo.commit.did) && repos.stdout.contains("synced"), "\(repos.stdout)")
-            let hosts = try CLIRunner.run(["atproto", "hosts", "--database-url", db.urlString])
+            let hosts = try await CLIRunner.run(["atproto", "hosts", "--database-url", db.urlString])
             #expect(hosts.status == 0 && hosts.stdout.contains("no hosts listed"), "\(hosts.stdout)")
         }
     }

@@ -60,7 +60,7 @@ import Testing
                     try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
                 }
                 try await ProjectionHarness.runUntilCaughtUp(
-                    strata, [AtlasProjection()], settings: AtlasPipelineTests.loadedMachineSettings(), timeout: .seconds(180))
+                    strata, [AtlasProjection()], settings: AtlasPipelineTests.loadedMachineSettings(), timeout: .seconds(480))
                 return try await DeterminismHarness.dumpAll(strata, [AtlasProjection()])
             }
         }

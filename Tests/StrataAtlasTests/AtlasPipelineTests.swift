@@ -47,7 +47,7 @@ struct ScratchGitRepository {
         for start in stride(from: 0, to: drafts.count, by: 200) {
             try await strata.producer.append(Array(drafts[start..<min(start + 200, drafts.count)]))
         }
-        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: loadedMachineSettings(), timeout: .seconds(180))
+        try await ProjectionHarness.runUntilCaughtUp(strata, [AtlasProjection()], settings: loadedMachineSettings(), timeout: .seconds(480))
     }
 
     /// The Atlas projection serializes its partitions' batches (an advisory lock); with the whole

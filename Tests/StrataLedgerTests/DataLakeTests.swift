@@ -371,28 +371,28 @@ final class LakeServer: Sendable {
         try Data(truncated).write(to: folder.appendingPathComponent("bad.xdr"))
         try await TestEnvironment.withStrata { strata in
             let url = try #require(strata.configuration.databaseURL)
-            let bad = try CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("a.txt").path, folder.appendingPathComponent("bad.xdr").path,
+            let bad = try await CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("a.txt").path, folder.appendingPathComponent("bad.xdr").path,
                                          "--database-url", url])
             #expect(bad.status == 65)
             #expect(bad.stderr.contains("bad.xdr"), "\(bad.stderr)")
             #expect(bad.stderr.contains("at byte"), "\(bad.stderr)")
             #expect(try await chainInLog(strata).isEmpty, "nothing is appended from a failed ingest")
             // Out of order on the command line, and the batch first: sorted, then checked as one chain.
-            let good = try CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("c.xdr.zst").path, folder.appendingPathComponent("a.txt").path,
+            let good = try await CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("c.xdr.zst").path, folder.appendingPathComponent("a.txt").path,
                                           folder.appendingPathComponent("b.xdr").path, "--database-url", url])
             #expect(good.status == 0, "\(good.stderr)")
             #expect(good.stderr.contains("appended 6"), "\(good.stderr)")
             try await expectChain(strata, 1000...1005)
-            let again = try CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("b.xdr").path, "--database-url", url])
+            let again = try await CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("b.xdr").path, "--database-url", url])
             #expect(again.status == 0 && again.stderr.contains("appended 0"), "\(again.stderr)")
             // A ledger of another chain at a sequence the log holds is a conflict; above it, a broken chain.
             let other = try LakeFixture.make(count: 8, ledgersPerBatch: 1, batchesPerPartition: 1, seed: 3)
             defer { try? FileManager.default.removeItem(at: other.root) }
             try Data(other.ledgers[2]).write(to: folder.appendingPathComponent("other-1002.xdr"))
             try Data(other.ledgers[6]).write(to: folder.appendingPathComponent("other-1006.xdr"))
-            let conflict = try CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("other-1002.xdr").path, "--database-url", url])
+            let conflict = try await CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("other-1002.xdr").path, "--database-url", url])
             #expect(conflict.status == 65 && conflict.stderr.contains("ledger-1002"), "\(conflict.stderr)")
-            let broken = try CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("other-1006.xdr").path, "--database-url", url])
+            let broken = try await CLIRunner.run(["ingest", "xdr", folder.appendingPathComponent("other-1006.xdr").path, "--database-url", url])
             #expect(broken.status == 65 && broken.stderr.contains("is not the hash of ledger 1005"), "\(broken.stderr)")
             try await expectChain(strata, 1000...1005)
         }

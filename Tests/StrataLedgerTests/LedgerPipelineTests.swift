@@ -170,7 +170,7 @@ import Testing
             }
             #expect(try await strata.log.endOffsets(topic: "ledger").reduce(0, +) == 0)
             // The CLI says the same and exits 65.
-            let cli = try CLIRunner.run(["ingest", "ledger", file.path, "--database-url", strata.configuration.databaseURL!])
+            let cli = try await CLIRunner.run(["ingest", "ledger", file.path, "--database-url", strata.configuration.databaseURL!])
             #expect(cli.status == 65)
             #expect(cli.stderr.contains("\(file.path):5:"))
         }

@@ -110,35 +110,43 @@ import Testing
     }
 
     /// `strata db start|status|stop` on a fresh data directory: creates, reuses, stops.
-    @Test func embeddedClusterLifecycle() throws {
+    @Test func embeddedClusterLifecycle() async throws {
         let dir = URL(fileURLWithPath: "/tmp").appendingPathComponent("strata-embedded-\(UUID().uuidString.prefix(8))")
-        defer {
-            _ = try? CLIRunner.run(["db", "stop", "--data-dir", dir.path])
+        do {
+            try await Self.lifecycle(dir)
+        } catch {
+            _ = try? await CLIRunner.run(["db", "stop", "--data-dir", dir.path])
             try? FileManager.default.removeItem(at: dir)
+            throw error
         }
-        let before = try CLIRunner.run(["db", "status", "--data-dir", dir.path])
+        _ = try? await CLIRunner.run(["db", "stop", "--data-dir", dir.path])
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    static func lifecycle(_ dir: URL) async throws {
+        let before = try await CLIRunner.run(["db", "status", "--data-dir", dir.path])
         #expect(before.status == 3)
         #expect(before.stdout.contains("not initialized"))
-        let started = try CLIRunner.run(["db", "start", "--data-dir", dir.path])
+        let started = try await CLIRunner.run(["db", "start", "--data-dir", dir.path])
         #expect(started.status == 0, "\(started.stderr)")
-        let running = try CLIRunner.run(["db", "status", "--data-dir", dir.path])
+        let running = try await CLIRunner.run(["db", "status", "--data-dir", dir.path])
         #expect(running.status == 0)
         #expect(running.stdout.contains("running"))
         // A command without a URL uses (and would start) the embedded cluster.
-        let topics = try CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
+        let topics = try await CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
         #expect(topics.status == 0, "\(topics.stderr)")
         #expect(topics.stdout.contains(#""topic":"demo""#))
-        let stopped = try CLIRunner.run(["db", "stop", "--data-dir", dir.path])
+        let stopped = try await CLIRunner.run(["db", "stop", "--data-dir", dir.path])
         #expect(stopped.status == 0)
-        #expect(try CLIRunner.run(["db", "status", "--data-dir", dir.path]).stdout.contains("stopped"))
+        #expect(try await CLIRunner.run(["db", "status", "--data-dir", dir.path]).stdout.contains("stopped"))
         // Reused on the next run: the topic is still there after a restart.
-        let restarted = try CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
+        let restarted = try await CLIRunner.run(["topics", "--json", "--data-dir", dir.path])
         #expect(restarted.status == 0, "\(restarted.stderr)")
         #expect(restarted.stdout.contains(#""topic":"demo""#))
     }
 
-    @Test func badDatabaseURLsAreClearErrors() throws {
-        let result = try CLIRunner.run(["topics", "--database-url", "mysql://x@y/z"])
+    @Test func badDatabaseURLsAreClearErrors() async throws {
+        let result = try await CLIRunner.run(["topics", "--database-url", "mysql://x@y/z"])
         #expect(result.status == 78)
         #expect(result.stderr.contains("database URL must look like postgres://"))
     }

@@ -122,18 +122,18 @@ import Testing
             try await ProjectionHarness.runUntilCaughtUp(strata, [DemoCountsProjection()], settings: settings)
             let url = strata.configuration.databaseURL!
 
-            let list = try CLIRunner.run(["dead-letters", "list", "--limit", "2", "--database-url", url])
+            let list = try await CLIRunner.run(["dead-letters", "list", "--limit", "2", "--database-url", url])
             #expect(list.status == 0, "\(list.stderr)")
             #expect(list.stdout.contains("(2 of 3 shown; --limit N for more)"), "\(list.stdout)")
 
-            let none = try CLIRunner.run(["dead-letters", "retry", "--database-url", url])
+            let none = try await CLIRunner.run(["dead-letters", "retry", "--database-url", url])
             #expect(none.status != 0)
             #expect(none.stderr.contains("exactly one of them"), "\(none.stderr)")
-            let both = try CLIRunner.run(["dead-letters", "discard", "1", "--all", "--database-url", url])
+            let both = try await CLIRunner.run(["dead-letters", "discard", "1", "--all", "--database-url", url])
             #expect(both.status != 0)
 
             // The registry's demo_counts still refuses "fail": true: every retry fails again, all stay parked.
-            let retry = try CLIRunner.run(["dead-letters", "retry", "--projection", "demo_counts", "--database-url", url])
+            let retry = try await CLIRunner.run(["dead-letters", "retry", "--projection", "demo_counts", "--database-url", url])
             #expect(retry.status == 1)
             #expect(retry.stdout.contains("0 applied, 3 failed again (still parked)"), "\(retry.stdout)")
             let dl = DeadLetters(client: strata.client, log: strata.log, logger: strata.logger)
@@ -145,12 +145,12 @@ import Testing
                 INSERT INTO strata.dead_letters (id, projection, generation, topic, partition, log_offset, event_id, event_type, error, attempts)
                 VALUES (0, 'retired_projection', 1, 'demo', 0, 0, 'x', 'demo.event', 'old bug', 1)
                 """)
-            let mixed = try CLIRunner.run(["dead-letters", "retry", "--all", "--database-url", url])
+            let mixed = try await CLIRunner.run(["dead-letters", "retry", "--all", "--database-url", url])
             #expect(mixed.status == 1)
             #expect(mixed.stdout.contains("not retried: projection 'retired_projection' is not known"), "\(mixed.stdout)")
             #expect(mixed.stdout.contains("0 applied, 3 failed again (still parked), 1 not retried"), "\(mixed.stdout)")
 
-            let discard = try CLIRunner.run(["dead-letters", "discard", "--projection", "demo_counts", "--database-url", url])
+            let discard = try await CLIRunner.run(["dead-letters", "discard", "--projection", "demo_counts", "--database-url", url])
             #expect(discard.status == 0, "\(discard.stderr)")
             #expect(discard.stdout.contains("3 discarded"), "\(discard.stdout)")
             #expect(try await dl.count(projection: "demo_counts") == 0)

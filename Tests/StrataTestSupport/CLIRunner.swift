@@ -23,10 +23,17 @@ public enum CLIRunner {
     /// No CLI call of the suite takes this long; one that does is killed and fails the test.
     public static let deadline = Duration.seconds(600)
 
-    public static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) throws -> Output {
-        let output = try SpawnedProcess.run(executable.path, arguments,
-            environment: ProcessInfo.processInfo.environment.merging(environment) { _, new in new },
-            directory: TestEnvironment.repositoryRoot.path, input: Data(stdin.utf8), timeout: deadline)
+    /// Waits for the process on a Dispatch thread: the suite's tests share two cooperative threads,
+    /// and a CLI call blocking one of them for seconds stalls every other test's async work (a
+    /// projection's open transaction among them).
+    public static func run(_ arguments: [String], stdin: String = "", environment: [String: String] = [:]) async throws -> Output {
+        let (path, root) = (executable.path, TestEnvironment.repositoryRoot.path)
+        let env = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let output = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<SpawnedProcess.Output, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try SpawnedProcess.run(path, arguments, environment: env, directory: root, input: Data(stdin.utf8), timeout: deadline) })
+            }
+        }
         return Output(status: output.status.shellStatus, stdout: String(decoding: output.stdout, as: UTF8.self),
             stderr: String(decoding: output.stderr, as: UTF8.self))
     }
