@@ -19,13 +19,14 @@ import Testing
                 try await Task.sleep(for: .milliseconds(300))
                 let p = Partitioner.partition(forKey: "h", partitions: 4)
                 let clock = ContinuousClock()
-                async let woke = strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(20))
+                async let woke = strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(60))
                 try await Task.sleep(for: .milliseconds(200))
-                let started = clock.now
                 try await strata.producer.append([demoDraft(key: "h")])
+                // Timed from the append's return: the append itself took over 10 s once on a loaded 2-core machine.
+                let appended = clock.now
                 #expect(try await woke == true)
-                // Woken, not timed out (20 s): well under, even on a machine loaded by the rest of the suite.
-                #expect(clock.now - started < .seconds(10))
+                // Woken, not timed out (60 s): half of it at most, even on a machine loaded by the rest of the suite.
+                #expect(clock.now - appended < .seconds(30))
                 // Already there: returns at once.
                 #expect(try await strata.log.waitForEvents(topic: "demo", partition: p, beyond: 0, timeout: .seconds(20)) == true)
                 // Nothing new: times out.
