@@ -159,17 +159,11 @@ struct Bench: AsyncParsableCommand {
                 """)
 
         @Option(help: "Folder of LedgerCloseMeta fixtures (base64 lines, zstd batches).") var data = "Tests/Fixtures/shared-data/stellar/xdr"
-        @Option(help: "Seconds per measurement.") var seconds = 5.0
-        @Option(help: "Rounds, alternating Strata and the reference; every round is printed.") var rounds = 3
+        @OptionGroup var timing: RoundOptions
         @Option(help: "A Python interpreter with stellar-sdk installed.") var python: String?
 
-        func validate() throws {
-            guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
-            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
-        }
-
         func run() async throws {
-            let (data, seconds, rounds, python) = (self.data, self.seconds, self.rounds, self.python)
+            let (data, seconds, rounds, python) = (self.data, timing.seconds, timing.rounds, self.python)
             try await reportingErrors {
                 let bench = XDRBenchmark(ledgers: try XDRBenchmark.loadLedgers(from: data), seconds: seconds, rounds: rounds, python: python)
                 printLine(try bench.run().markdown)
@@ -189,17 +183,11 @@ struct Bench: AsyncParsableCommand {
                 """)
 
         @Option(help: "A CAR file, or a folder whose largest .car/.repo file is read.") var data = "Tests/Fixtures/shared-data/atproto/car"
-        @Option(help: "Seconds per measurement.") var seconds = 5.0
-        @Option(help: "Rounds, alternating Strata and the reference; every round is printed.") var rounds = 3
+        @OptionGroup var timing: RoundOptions
         @Option(help: "A Python interpreter with libipld installed.") var python: String?
 
-        func validate() throws {
-            guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
-            guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
-        }
-
         func run() async throws {
-            let (data, seconds, rounds, python) = (self.data, self.seconds, self.rounds, self.python)
+            let (data, seconds, rounds, python) = (self.data, timing.seconds, timing.rounds, self.python)
             try await reportingErrors {
                 var isDirectory: ObjCBool = false
                 let input: (name: String, bytes: [UInt8])
@@ -326,6 +314,17 @@ struct Bench: AsyncParsableCommand {
 
 /// Runs `body` against a freshly created scratch database (`name`) on the configured server, so a
 /// benchmark never touches real data; `log` overrides the configured log (a kafka:// URL).
+/// Seconds per measurement and rounds, for the benches that alternate Strata and a reference.
+struct RoundOptions: ParsableArguments {
+    @Option(help: "Seconds per measurement.") var seconds = 5.0
+    @Option(help: "Rounds, alternating Strata and the reference; every round is printed.") var rounds = 3
+
+    func validate() throws {
+        guard seconds > 0, seconds <= 600 else { throw ValidationError("--seconds must be between 0 and 600") }
+        guard (1...20).contains(rounds) else { throw ValidationError("--rounds must be between 1 and 20") }
+    }
+}
+
 func withScratchDatabase(
     _ options: GlobalOptions, name: String = "strata_bench", log: String? = nil, _ body: @Sendable (StrataContext) async throws -> Void
 ) async throws {
